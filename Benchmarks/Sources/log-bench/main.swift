@@ -1,0 +1,1 @@
+print("log-bench: not built yet")

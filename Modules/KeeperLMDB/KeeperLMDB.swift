@@ -1,0 +1,1 @@
+// KeeperLMDB: see ARCHITECTURE.md (module list). Filled in by its issue.

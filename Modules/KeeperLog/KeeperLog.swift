@@ -1,0 +1,1 @@
+// KeeperLog: see ARCHITECTURE.md (module list). Filled in by its issue.

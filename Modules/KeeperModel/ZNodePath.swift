@@ -1,0 +1,84 @@
+/// Path validation exactly as ZooKeeper's `PathUtils.validatePath` does it, with its messages.
+///
+/// ZooKeeper checks UTF-16 code units; the same ranges are checked here on Unicode scalars
+/// (surrogates cannot occur in a Swift string, and `\u{e000}`...`\u{f8ff}` are refused as the
+/// Java code refuses `\ud800`...`\uf8ff`).
+public enum ZNodePath {
+    /// Why a path is invalid, in ZooKeeper's words ("Invalid path string ... caused by ...").
+    public struct Invalid: Error, Hashable, Sendable, CustomStringConvertible {
+        public var path: String
+        /// ZooKeeper's message, verbatim.
+        public var message: String
+        public var description: String { message }
+        public init(path: String, message: String) {
+            self.path = path
+            self.message = message
+        }
+    }
+
+    /// Validates `path`; `isSequential` allows a trailing `/` the sequence suffix completes
+    /// (ZooKeeper validates `path + "1"` for sequential creates).
+    public static func validate(_ path: String, isSequential: Bool = false) throws(Invalid) {
+        try validateScalars(Array(isSequential ? (path + "1").unicodeScalars : path.unicodeScalars), original: path)
+    }
+
+    static func validateScalars(_ chars: [Unicode.Scalar], original: String) throws(Invalid) {
+        if chars.isEmpty { throw Invalid(path: original, message: "Path length must be > 0") }
+        if chars[0] != "/" { throw Invalid(path: original, message: "Path must start with / character") }
+        if chars.count == 1 { return }
+        if chars[chars.count - 1] == "/" {
+            throw Invalid(path: original, message: "Path must not end with / character")
+        }
+        func invalid(_ reason: String) -> Invalid {
+            Invalid(path: original, message: "Invalid path string \"\(original)\" caused by \(reason)")
+        }
+        var last: Unicode.Scalar = "/"
+        for i in 1..<chars.count {
+            let c = chars[i]
+            defer { last = c }
+            let v = c.value
+            if v == 0 {
+                throw invalid("null character not allowed @\(i)")
+            } else if c == "/" && last == "/" {
+                throw invalid("empty node name specified @\(i)")
+            } else if c == "." && last == "." {
+                if chars[i - 2] == "/" && (i + 1 == chars.count || chars[i + 1] == "/") {
+                    throw invalid("relative paths not allowed @\(i)")
+                }
+            } else if c == "." {
+                if chars[i - 1] == "/" && (i + 1 == chars.count || chars[i + 1] == "/") {
+                    throw invalid("relative paths not allowed @\(i)")
+                }
+            } else if (v > 0 && v <= 0x1f) || (v >= 0x7f && v <= 0x9f) || (v >= 0xd800 && v <= 0xf8ff)
+                || (v >= 0xfff0 && v <= 0xffff)
+            {
+                throw invalid("invalid character @\(i)")
+            }
+        }
+    }
+
+    /// The parent of a valid path ("/" for top-level nodes); nil for the root.
+    public static func parent(of path: String) -> Substring? {
+        guard path != "/", let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        return slash == path.utf8.startIndex ? "/" : path[..<slash]
+    }
+
+    /// The last component of a valid path ("" for the root).
+    public static func name(of path: String) -> Substring {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return Substring(path) }
+        return path[path.utf8.index(after: slash)...]
+    }
+
+    /// Joins a parent path and a child name.
+    public static func child(_ name: some StringProtocol, of parent: some StringProtocol) -> String {
+        parent == "/" ? "/" + name : parent + "/" + name
+    }
+
+    /// The ZooKeeper sequential suffix: the counter as `%010d` (negative values keep their sign,
+    /// as Java's formatter prints them).
+    public static func sequenceSuffix(_ counter: Int32) -> String {
+        let digits = String(counter.magnitude)
+        let body = String(repeating: "0", count: max(0, (counter < 0 ? 9 : 10) - digits.count)) + digits
+        return counter < 0 ? "-" + body : body
+    }
+}

@@ -1,0 +1,1 @@
+// KeeperServer: see ARCHITECTURE.md (module list). Filled in by its issue.

@@ -1,0 +1,1 @@
+// KeeperStore: see ARCHITECTURE.md (module list). Filled in by its issue.

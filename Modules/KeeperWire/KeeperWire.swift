@@ -1,0 +1,1 @@
+// KeeperWire: see ARCHITECTURE.md (module list). Filled in by its issue.

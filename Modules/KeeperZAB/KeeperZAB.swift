@@ -1,0 +1,1 @@
+// KeeperZAB: see ARCHITECTURE.md (module list). Filled in by its issue.

@@ -1,0 +1,103 @@
+// swift-tools-version: 6.1
+// SwiftKeeper: a ZooKeeper-compatible coordination service.
+// Module layout and dependency direction: see ARCHITECTURE in the project docs (README.md).
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "SwiftKeeper",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "KeeperModel", targets: ["KeeperModel"]),
+        .library(name: "KeeperWire", targets: ["KeeperWire"]),
+        .library(name: "KeeperLMDB", targets: ["KeeperLMDB"]),
+        .library(name: "KeeperStore", targets: ["KeeperStore"]),
+        .library(name: "KeeperLog", targets: ["KeeperLog"]),
+        .library(name: "KeeperZAB", targets: ["KeeperZAB"]),
+        .library(name: "KeeperServer", targets: ["KeeperServer"]),
+        .executable(name: "swiftkeeper", targets: ["SwiftKeeper"]),
+        .executable(name: "keeperctl", targets: ["keeperctl"]),
+        .executable(name: "keeper-bench", targets: ["keeper-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+    ],
+    targets: [
+        // System libraries (apt providers for a fresh Debian machine).
+        .systemLibrary(
+            name: "CLMDB", path: "Modules/CLMDB", pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Modules/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+
+        // Cores.
+        .target(name: "KeeperModel", path: "Modules/KeeperModel", swiftSettings: strict),
+        .target(
+            name: "KeeperWire",
+            dependencies: ["KeeperModel", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Modules/KeeperWire", swiftSettings: strict),
+        .target(name: "KeeperLMDB", dependencies: ["CLMDB"], path: "Modules/KeeperLMDB", swiftSettings: strict),
+        .target(
+            name: "KeeperStore", dependencies: ["KeeperModel", "KeeperLMDB", "CZlib"],
+            path: "Modules/KeeperStore", swiftSettings: strict),
+        .target(
+            name: "KeeperLog", dependencies: ["KeeperModel", "CZlib"],
+            path: "Modules/KeeperLog", swiftSettings: strict),
+        .target(name: "KeeperZAB", dependencies: ["KeeperModel"], path: "Modules/KeeperZAB", swiftSettings: strict),
+        .target(
+            name: "KeeperServer",
+            dependencies: [
+                "KeeperModel", "KeeperWire", "KeeperStore", "KeeperLog", "KeeperZAB",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Modules/KeeperServer", swiftSettings: strict),
+
+        // Executables.
+        .executableTarget(
+            name: "SwiftKeeper",
+            dependencies: [
+                "KeeperServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Modules/SwiftKeeper", swiftSettings: strict),
+        .executableTarget(
+            name: "keeperctl",
+            dependencies: [
+                "KeeperModel", "KeeperStore", "KeeperLog", "KeeperWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/keeperctl", swiftSettings: strict),
+        .executableTarget(
+            name: "keeper-bench",
+            dependencies: [
+                "KeeperModel", "KeeperWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/keeper-bench", swiftSettings: strict),
+
+        // Tests: one target per module.
+        .testTarget(name: "KeeperModelTests", dependencies: ["KeeperModel"], path: "Tests/KeeperModelTests", swiftSettings: strict),
+        .testTarget(
+            name: "KeeperWireTests",
+            dependencies: ["KeeperWire", "KeeperModel", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/KeeperWireTests", resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "KeeperLMDBTests", dependencies: ["KeeperLMDB"], path: "Tests/KeeperLMDBTests", swiftSettings: strict),
+        .testTarget(name: "KeeperStoreTests", dependencies: ["KeeperStore", "KeeperModel"], path: "Tests/KeeperStoreTests", swiftSettings: strict),
+        .testTarget(name: "KeeperLogTests", dependencies: ["KeeperLog", "KeeperModel"], path: "Tests/KeeperLogTests", swiftSettings: strict),
+        .testTarget(name: "KeeperZABTests", dependencies: ["KeeperZAB", "KeeperModel"], path: "Tests/KeeperZABTests", swiftSettings: strict),
+        .testTarget(name: "KeeperServerTests", dependencies: ["KeeperServer"], path: "Tests/KeeperServerTests", swiftSettings: strict),
+    ]
+)
