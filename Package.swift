@@ -10,7 +10,7 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "SwiftKeeper",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "KeeperModel", targets: ["KeeperModel"]),
         .library(name: "KeeperWire", targets: ["KeeperWire"]),

@@ -5,7 +5,7 @@ import PackageDescription
 
 let package = Package(
     name: "SwiftKeeperBenchmarks",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "SwiftKeeper", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),

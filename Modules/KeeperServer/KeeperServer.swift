@@ -1,1 +1,0 @@
-// KeeperServer: see ARCHITECTURE.md (module list). Filled in by its issue.
