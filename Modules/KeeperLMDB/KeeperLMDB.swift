@@ -1,1 +1,0 @@
-// KeeperLMDB: see ARCHITECTURE.md (module list). Filled in by its issue.
