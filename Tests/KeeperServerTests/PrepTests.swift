@@ -1,0 +1,119 @@
+import KeeperModel
+import Testing
+
+@testable import KeeperServer
+
+/// A committed tree for prep tests: a dictionary of records.
+struct DictTree: CommittedTree {
+    var nodes: [String: NodeRecord] = ["/": NodeRecord(stat: Stat(), childCreates: 0, acl: ACL.openUnsafe)]
+    func record(_ path: String) -> NodeRecord? { nodes[path] }
+    func ephemerals(of session: SessionID) -> [String] {
+        nodes.filter { $0.value.stat.ephemeralOwner == session.rawValue }.map(\.key).sorted()
+    }
+}
+
+@Suite struct PrepTests {
+    let alice = RequestContext(session: SessionID(0x11), cxid: 1, authIds: [Id(scheme: "ip", id: "127.0.0.1")])
+
+    func create(_ path: String, flags: Int32 = 0, opCode: OpCode = .create, ttl: Int64 = -1, acl: [ACL] = ACL.openUnsafe) -> WriteRequest {
+        .create(opCode: opCode, path: path, data: Array("d".utf8), acl: acl, flags: flags, ttl: ttl)
+    }
+
+    func error(_ txn: Txn) -> KeeperErrorCode? {
+        if case .error(let code) = txn { return code }
+        return nil
+    }
+
+    @Test func errorOrderMatchesZooKeeper() {
+        var prep = Prep()
+        let tree = DictTree()
+        #expect(error(prep.prepare(create("a"), context: alice, zxid: 1, time: 0, tree: tree)) == .badArguments)
+        #expect(error(prep.prepare(create("/a//b"), context: alice, zxid: 2, time: 0, tree: tree)) == .noNode)
+        #expect(error(prep.prepare(create("/"), context: alice, zxid: 3, time: 0, tree: tree)) == .nodeExists)
+        #expect(error(prep.prepare(create("/x", acl: []), context: alice, zxid: 4, time: 0, tree: tree)) == .invalidACL)
+        #expect(error(prep.prepare(create("/x", flags: 9), context: alice, zxid: 5, time: 0, tree: tree)) == .badArguments)
+        #expect(error(prep.prepare(create("/x", flags: 5, opCode: .createTTL, ttl: 100), context: alice, zxid: 6, time: 0, tree: tree)) == .unimplemented)
+        #expect(error(prep.prepare(.delete(opCode: .delete, path: "/zookeeper", version: -1), context: alice, zxid: 7, time: 0, tree: tree)) == .badArguments)
+        #expect(error(prep.prepare(.setData(path: "/nope", data: [], version: -1), context: alice, zxid: 8, time: 0, tree: tree)) == .noNode)
+    }
+
+    @Test func pipelinedDependentCreatesSucceed() {
+        var prep = Prep()
+        let tree = DictTree()
+        #expect(error(prep.prepare(create("/a"), context: alice, zxid: 1, time: 0, tree: tree)) == nil)
+        #expect(error(prep.prepare(create("/a/b"), context: alice, zxid: 2, time: 0, tree: tree)) == nil)
+        #expect(error(prep.prepare(create("/a/b"), context: alice, zxid: 3, time: 0, tree: tree)) == .nodeExists)
+        #expect(error(prep.prepare(.delete(opCode: .delete, path: "/a", version: -1), context: alice, zxid: 4, time: 0, tree: tree)) == .notEmpty)
+        prep.applied(upTo: 2)
+        #expect(prep.outstandingCount == 0)
+    }
+
+    @Test func sequentialNamesCountCreatesOnly() {
+        var prep = Prep()
+        var tree = DictTree()
+        tree.nodes["/p"] = NodeRecord(stat: Stat(numChildren: 0), childCreates: 2, acl: ACL.openUnsafe)
+        guard case .create(let txn) = prep.prepare(create("/p/s-", flags: 2), context: alice, zxid: 1, time: 0, tree: tree) else {
+            Issue.record("expected a create")
+            return
+        }
+        #expect(txn.path == "/p/s-0000000002")
+        #expect(txn.parentCVersion == 3)
+        guard case .create(let second) = prep.prepare(create("/p/s-", flags: 2), context: alice, zxid: 2, time: 0, tree: tree) else {
+            Issue.record("expected a create")
+            return
+        }
+        #expect(second.path == "/p/s-0000000003")
+    }
+
+    @Test func ephemeralParentsRefuseChildren() {
+        var prep = Prep()
+        let tree = DictTree()
+        _ = prep.prepare(create("/e", flags: 1), context: alice, zxid: 1, time: 0, tree: tree)
+        #expect(error(prep.prepare(create("/e/c"), context: alice, zxid: 2, time: 0, tree: tree)) == .noChildrenForEphemerals)
+    }
+
+    @Test func versionsAndACLs() {
+        var prep = Prep()
+        var tree = DictTree()
+        let adminOnly = [ACL(perms: .admin, id: Id(scheme: "digest", id: "bob:x"))]
+        tree.nodes["/n"] = NodeRecord(stat: Stat(version: 4), childCreates: 0, acl: adminOnly)
+        #expect(error(prep.prepare(.setData(path: "/n", data: [], version: 4), context: alice, zxid: 1, time: 0, tree: tree)) == .noAuth)
+        tree.nodes["/n"]?.acl = ACL.openUnsafe
+        #expect(error(prep.prepare(.setData(path: "/n", data: [], version: 3), context: alice, zxid: 2, time: 0, tree: tree)) == .badVersion)
+        guard case .setData(let set) = prep.prepare(.setData(path: "/n", data: [], version: 4), context: alice, zxid: 3, time: 0, tree: tree) else {
+            Issue.record("expected setData")
+            return
+        }
+        #expect(set.version == 5)
+        // The pending change is seen by the next request of any session.
+        #expect(error(prep.prepare(.check(path: "/n", version: 4), context: alice, zxid: 4, time: 0, tree: tree)) == .badVersion)
+    }
+
+    @Test func failedMultiRollsBackAndReportsPerOp() {
+        var prep = Prep()
+        let tree = DictTree()
+        let txn = prep.prepare(
+            .multi([create("/m"), create("/m/x"), .check(path: "/nope", version: 0), create("/q")]),
+            context: alice, zxid: 1, time: 0, tree: tree)
+        guard case .multi(let ops) = txn else {
+            Issue.record("expected a multi")
+            return
+        }
+        #expect(ops.count == 4)
+        #expect(error(ops[2]) == .noNode)
+        #expect(error(ops[3]) == .runtimeInconsistency)
+        #expect(prep.outstandingCount == 0)
+        // The rolled-back create is not visible to the next request.
+        #expect(error(prep.prepare(create("/m/x"), context: alice, zxid: 2, time: 0, tree: tree)) == .noNode)
+    }
+
+    @Test func closeSessionListsCommittedAndPendingEphemerals() {
+        var prep = Prep()
+        var tree = DictTree()
+        tree.nodes["/old"] = NodeRecord(stat: Stat(ephemeralOwner: 0x11), childCreates: 0, acl: ACL.openUnsafe)
+        tree.nodes["/gone"] = NodeRecord(stat: Stat(ephemeralOwner: 0x11), childCreates: 0, acl: ACL.openUnsafe)
+        _ = prep.prepare(create("/new", flags: 1), context: alice, zxid: 1, time: 0, tree: tree)
+        _ = prep.prepare(.delete(opCode: .delete, path: "/gone", version: -1), context: alice, zxid: 2, time: 0, tree: tree)
+        #expect(prep.prepare(.closeSession, context: alice, zxid: 3, time: 0, tree: tree) == .closeSession(CloseSessionTxn(paths2Delete: ["/new", "/old"])))
+    }
+}
