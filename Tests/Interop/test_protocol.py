@@ -15,8 +15,9 @@ Facts of Apache ZooKeeper 3.8 asserted here:
   committed zxid; a ping is answered with xid -2 whatever xid it was sent with.
 - An unknown opcode is answered Unimplemented (-6) with zxid -1 in the header, then the server
   closes the connection (without waiting for another request).
-- A request whose body is truncated is answered MarshallingError (-5), the connection stays
-  open; a request with no body at all closes the connection.
+- A request whose body is truncated or missing is answered MarshallingError (-5) and the
+  connection stays open; for a write opcode (create, setData, delete, multi) that error
+  consumes a zxid like any failed write, for a read it does not.
 - A frame longer than jute.maxbuffer (1,048,575 bytes) closes the connection; exactly
   1,048,575 is accepted. A negative frame length closes the connection.
 """
@@ -136,10 +137,15 @@ def test_unknown_opcode_and_malformed_bodies(raw_factory, base):
     assert truncated.err == jute.MARSHALLING_ERROR
     assert c.exists("/")[0] == jute.OK, "the connection survives a truncated body"
 
-    empty = raw_factory()
-    empty.send_raw(jute.Writer().int(1).int(jute.GET_DATA).bytes())
-    with pytest.raises(jute.ConnectionClosed):
-        empty._read_reply()
+    zxid = c.last_zxid
+    for opcode, consumes in [(jute.GET_DATA, 0), (jute.CREATE, 1), (jute.SET_DATA, 1),
+                             (jute.DELETE, 1), (jute.EXISTS, 0), (jute.MULTI, 1),
+                             (jute.ADD_WATCH, 0)]:
+        reply = c.request(opcode)  # header only, no body
+        assert reply.err == jute.MARSHALLING_ERROR, opcode
+        assert reply.zxid == zxid + consumes, opcode
+        zxid = reply.zxid
+    assert c.exists("/")[0] == jute.OK
 
 
 def frame_for_set_data(path, total):
