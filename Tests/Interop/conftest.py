@@ -143,7 +143,8 @@ def base(request, server, zk_factory):
     """A fresh znode of this test's own (/it-<test>-<n>), removed with its subtree afterwards."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:60]
     path = f"/it-{name}-{next(_namespace_counter)}"
-    admin = zk_factory()
+    # The super user, so cleanup can delete what a test locked with ACLs.
+    admin = zk_factory(auth_data=[("digest", f"{serverctl.SUPER_USER}:{serverctl.SUPER_PASSWORD}")])
     admin.create(path)
     yield path
     try:
