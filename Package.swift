@@ -92,7 +92,10 @@ let package = Package(
         .testTarget(name: "KeeperModelTests", dependencies: ["KeeperModel"], path: "Tests/KeeperModelTests", swiftSettings: strict),
         .testTarget(
             name: "KeeperWireTests",
-            dependencies: ["KeeperWire", "KeeperModel", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "KeeperWire", "KeeperModel", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             path: "Tests/KeeperWireTests", resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "KeeperLMDBTests", dependencies: ["KeeperLMDB"], path: "Tests/KeeperLMDBTests", swiftSettings: strict),
         .testTarget(
@@ -104,6 +107,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "KeeperLogTests", dependencies: ["KeeperLog", "KeeperModel"], path: "Tests/KeeperLogTests", swiftSettings: strict),
         .testTarget(name: "KeeperZABTests", dependencies: ["KeeperZAB", "KeeperModel"], path: "Tests/KeeperZABTests", swiftSettings: strict),
+        .testTarget(name: "SimulationTests", dependencies: ["KeeperZAB", "KeeperModel"], path: "Tests/Simulation", swiftSettings: strict),
         .testTarget(name: "KeeperServerTests", dependencies: ["KeeperServer"], path: "Tests/KeeperServerTests", swiftSettings: strict),
     ]
 )

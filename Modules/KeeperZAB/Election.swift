@@ -103,7 +103,7 @@ extension ZabCore {
         case .following, .leading:
             if vote.electionEpoch == electionRound && !config.isObserver {
                 election.received[peer] = notification
-                if hasQuorum(election.received, for: vote) && leaderConfirmed(vote, in: election.received) {
+                if hasQuorum(election.received, for: notification) && leaderConfirmed(vote, in: election.received) {
                     decide(vote, &actions)
                     return
                 }
@@ -111,7 +111,7 @@ extension ZabCore {
             // The rest of the ensemble may have settled without us (we restarted or were cut
             // off): join a leader that a quorum follows and that says it leads.
             election.outOfElection[peer] = notification
-            if hasQuorum(election.outOfElection, for: vote) && leaderConfirmed(vote, in: election.outOfElection) {
+            if hasQuorum(election.outOfElection, for: notification) && leaderConfirmed(vote, in: election.outOfElection) {
                 electionRound = vote.electionEpoch
                 decide(vote, &actions)
             }
@@ -127,15 +127,25 @@ extension ZabCore {
         }
     }
 
-    /// Whether a quorum of voters in `votes` voted exactly `vote` (candidate, claim and round).
-    func hasQuorum(_ votes: [ServerID: Notification], for vote: Vote) -> Bool {
+    /// Whether a quorum of voters in `votes` agrees with `reference`.
+    ///
+    /// Two LOOKING votes agree when candidate, claim and round are equal. Votes of servers out
+    /// of the election agree when they name the same leader in the same epoch: their zxid and
+    /// round are those of whichever election each joined, which may differ (ZooKeeper's
+    /// `Vote.equals`).
+    func hasQuorum(_ votes: [ServerID: Notification], for reference: Notification) -> Bool {
         var count = 0
         for (id, notification) in votes where config.voters.contains(id) {
-            if notification.vote.sameCandidate(vote) && notification.vote.electionEpoch == vote.electionEpoch {
-                count += 1
-            }
+            if Self.agree(notification, reference) { count += 1 }
         }
         return count >= config.quorumSize
+    }
+
+    static func agree(_ a: Notification, _ b: Notification) -> Bool {
+        if a.state == .looking || b.state == .looking {
+            return a.vote.sameCandidate(b.vote) && a.vote.electionEpoch == b.vote.electionEpoch
+        }
+        return a.vote.leader == b.vote.leader && a.vote.peerEpoch == b.vote.peerEpoch
     }
 
     /// FastLeaderElection's `checkLeader`: never follow a leader we have not heard lead; lead

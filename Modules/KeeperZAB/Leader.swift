@@ -180,6 +180,8 @@ extension ZabCore {
         let synced = voterCount { $0.phase == .synced }
         guard synced >= config.quorumSize else { return }
         leading.phase = .broadcast
+        // Peers that look for the leader later compare leader and epoch (`agree`).
+        currentVote.peerEpoch = leading.epoch
         committedZxid = max(committedZxid, leading.initialHistoryEnd)
         actions.append(.roleChanged(.leading(epoch: leading.epoch)))
         applyCommits(&actions)

@@ -117,9 +117,10 @@ extension ZabCore {
 
         case .snap(let zxid):
             guard case .epochAcked(let epoch) = phase else { return unexpectedFromLeader(message, &actions) }
-            guard zxid >= committedZxid else {
-                return violation(.truncateCommitted(from: peer, to: zxid, committed: committedZxid), &actions)
-            }
+            // The snapshot may be older than what we applied: a leader not yet established
+            // only knows its own commit point. It is a committed prefix of the same history
+            // (agreement), and the txns after it follow as PROPOSALs, so nothing is lost; the
+            // store goes back while we serve no client.
             actions.append(.installSnapshot(from: peer, through: zxid))
             history.reset(base: zxid)
             durableZxid = zxid
@@ -163,6 +164,7 @@ extension ZabCore {
         case .upToDate:
             guard case .newLeaderAcked(let epoch) = phase else { return unexpectedFromLeader(message, &actions) }
             learning.phase = .broadcast(epoch)
+            currentVote.peerEpoch = epoch
             actions.append(.roleChanged(role))
 
         case .ping:
