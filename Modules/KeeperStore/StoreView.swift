@@ -31,6 +31,8 @@ public struct StoreView {
     let dbs: Databases
     let directory: String
     let maxKeySize: Int
+    /// Set for a view of a write batch: its last zxid and digest are not in `meta` yet.
+    var batch: WriteBatch? = nil
 
     /// The `nodes` key of `path`, or nil when no node can have that path.
     func lookupKey(_ path: String) -> [UInt8]? {
@@ -219,12 +221,14 @@ public struct StoreView {
 
     /// The zxid of the last txn applied: replay the log after it.
     public func lastAppliedZxid() throws -> Zxid {
+        if let batch { return batch.lastAppliedZxid }
         guard let z = try metaInt64(MetaKey.lastZxid) else { throw damaged("no lastZxid") }
         return Zxid(z)
     }
 
     /// The tree digest as maintained on every change (O(1)).
     public func digest() throws -> TreeDigest {
+        if let batch { return batch.currentDigest }
         guard let d = try metaInt64(MetaKey.digest), let n = try metaInt64(MetaKey.nodeCount) else {
             throw damaged("no digest")
         }

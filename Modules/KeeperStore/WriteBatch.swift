@@ -42,7 +42,9 @@ public final class WriteBatch {
     }
 
     /// Reads through the batch's transaction: they see the txns applied so far.
-    public var view: StoreView { StoreView(txn: txn, dbs: dbs, directory: directory, maxKeySize: maxKeySize) }
+    public var view: StoreView {
+        StoreView(txn: txn, dbs: dbs, directory: directory, maxKeySize: maxKeySize, batch: self)
+    }
 
     /// The digest as of the txns applied so far.
     public var currentDigest: TreeDigest { TreeDigest(value: digest, nodeCount: nodeCount, zxid: lastAppliedZxid) }
