@@ -95,7 +95,13 @@ let package = Package(
             dependencies: ["KeeperWire", "KeeperModel", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/KeeperWireTests", resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "KeeperLMDBTests", dependencies: ["KeeperLMDB"], path: "Tests/KeeperLMDBTests", swiftSettings: strict),
-        .testTarget(name: "KeeperStoreTests", dependencies: ["KeeperStore", "KeeperModel"], path: "Tests/KeeperStoreTests", swiftSettings: strict),
+        .testTarget(
+            name: "KeeperStoreTests", dependencies: ["KeeperStore", "KeeperModel", "StoreCrashHelper"],
+            path: "Tests/KeeperStoreTests", swiftSettings: strict),
+        // Applies batches until killed: KeeperStoreTests' crash-safety test SIGKILLs it.
+        .executableTarget(
+            name: "StoreCrashHelper", dependencies: ["KeeperStore", "KeeperModel"], path: "Tests/StoreCrashHelper",
+            swiftSettings: strict),
         .testTarget(name: "KeeperLogTests", dependencies: ["KeeperLog", "KeeperModel"], path: "Tests/KeeperLogTests", swiftSettings: strict),
         .testTarget(name: "KeeperZABTests", dependencies: ["KeeperZAB", "KeeperModel"], path: "Tests/KeeperZABTests", swiftSettings: strict),
         .testTarget(name: "KeeperServerTests", dependencies: ["KeeperServer"], path: "Tests/KeeperServerTests", swiftSettings: strict),

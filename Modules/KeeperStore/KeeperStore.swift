@@ -1,1 +1,290 @@
-// KeeperStore: see ARCHITECTURE.md (module list). Filled in by its issue.
+import KeeperLMDB
+import KeeperModel
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The versioned znode store: ZooKeeper's data tree kept in LMDB, changed only by applying
+/// txns at increasing zxids, read through consistent views. It depends on KeeperModel and
+/// KeeperLMDB alone (no networking, no server types), so any program can keep a tree with it.
+///
+/// ```swift
+/// import KeeperModel
+/// import KeeperStore
+///
+/// let store = try KeeperStore(directory: "/var/lib/myservice/tree")
+/// let header = TxnHeader(clientID: .none, cxid: 0, zxid: Zxid(epoch: 1, counter: 1),
+///                        time: 1_700_000_000_000, type: .create)
+/// let create = CreateTxn(path: "/app", data: Array("v1".utf8), acl: ACL.openUnsafe, kind: .persistent)
+/// let results = try store.write { batch in
+///     try batch.apply(TxnEntry(header: header, txn: .create(create)))
+/// }
+/// print(results.error, results.changes)          // ok [created("/app"), childrenChanged("/")]
+/// let node = try store.read { view in try view.node(at: "/app") }
+/// print(node?.stat.version ?? -1)                 // 0
+/// try store.sync()                                // checkpoint: durable from here on
+/// ```
+///
+/// ## Data model (ZooKeeper's, exactly)
+/// - A new store holds ZooKeeper's system nodes: `/`, `/zookeeper`, `/zookeeper/quota` and
+///   `/zookeeper/config` (ACL world:anyone READ, aversion -1), all at zxid 0.
+/// - Stat rules (DataTree): `cversion` is stored as the number of child creates (the
+///   sequential suffix counter, `StoreView.childCreateCount`) and shown as creates × 2 −
+///   numChildren (creates + deletes); a create raises it to the txn's `parentCVersion`
+///   (-1: one more) and moves pzxid with it; a delete moves pzxid forward only; a child's
+///   setData moves neither. A recreated node starts again at version 0.
+///   Containers and TTL nodes show ephemeralOwner 0 (their kind is `ZNode.kind`).
+/// - Children of ephemeral nodes are refused (NoChildrenForEphemerals); data longer than
+///   `StoreConfiguration.maxDataLength` is refused (BadArguments).
+/// - Paths: as `ZNodePath.validate`; in addition a path may be at most `maxPathBytes` UTF-8
+///   bytes (LMDB's key limit, 510 bytes by default), longer ones are refused (BadArguments).
+///
+/// ## On-disk layout (format 1)
+/// One LMDB environment in `directory` (`data.mdb`, `lock.mdb`) with named databases:
+/// - `nodes`: key = parent path, 0x00, name (the root: "/"), so the children of a node are
+///   one contiguous key range in name order; value = an 80-byte little-endian header (the
+///   stored stat, ACL id and ACL hash) followed by the data.
+/// - `acls`: key = ACL id (big-endian 64-bit, the SipHash of the list, probing on a
+///   collision); value = reference count (64-bit) + the list. Equal lists are stored once.
+/// - `ephemerals` (dupsort): key = session id, values = the paths of its ephemeral nodes.
+/// - `containers`, `ttls`: key = path of every container / TTL node (for expiry scans).
+/// - `sessions`: key = session id; value = its timeout (32-bit ms).
+/// - `meta`: `format`, `lastZxid`, `digest`, `nodeCount`, all written in the same LMDB
+///   transaction as the changes they describe.
+///
+/// ## Durability contract
+/// The write-ahead log is the source of truth and the store a materialized view: recovery is
+/// "open the store, replay the log after `lastAppliedZxid()`". Each `write` batch is atomic:
+/// after any crash the store is at a batch boundary, its last applied zxid matching its tree.
+/// - `.checkpointed` (default, `MDB_NOSYNC`): `write` does not fsync; `sync()` is the
+///   checkpoint. A process crash (SIGKILL, a trap) loses nothing committed: the OS page cache
+///   holds it. An OS crash or power loss may lose or tear everything since the last `sync()`;
+///   an `unsynced` marker file (fsynced before the first unsynced commit, removed after
+///   `sync()`) records the boot id, and opening after another boot with the marker present
+///   fails with `StoreError.unsyncedAtSystemCrash`: rebuild from a snapshot or a peer.
+///   Purge log segments only up to the zxid of the last `sync()`.
+/// - `.syncData` (`MDB_NOMETASYNC`): an OS crash may undo the last batches, never tears.
+/// - `.syncEachCommit`: every batch is durable when `write` returns.
+///
+/// ## Threads
+/// Any number of threads may `read` at once (readers never block the writer); `write` calls
+/// are serialized. Do not call `write`, `sync` or `close` from inside a `read` or `write`
+/// closure.
+public final class KeeperStore: @unchecked Sendable {
+    // Sendable proof: every stored property is a `let` of a Sendable type except
+    // `markerPresent`, which is only read and written while holding `writeLock`.
+
+    /// The on-disk format this code reads and writes (see "On-disk layout").
+    public static let formatVersion = "1"
+    /// The data file of a store directory: a snapshot stream (`snapshot(toFileDescriptor:)`)
+    /// saved under this name in an empty directory is a store that directory opens as.
+    public static let dataFileName = "data.mdb"
+
+    public let directory: String
+    public let configuration: StoreConfiguration
+    let environment: Environment
+    let dbs: Databases
+    let writeLock = Lock()
+    private var markerPresent: Bool
+    private let marker: UnsyncedMarker
+
+    /// The longest path the store accepts, in UTF-8 bytes (LMDB's key size limit − 1).
+    public var maxPathBytes: Int { environment.maxKeySize - 1 }
+
+    /// Opens the store in `directory` (created if missing, its parent must exist), creating
+    /// a fresh tree with ZooKeeper's system nodes when the directory holds no store.
+    public init(directory: String, configuration: StoreConfiguration = StoreConfiguration()) throws {
+        self.directory = directory
+        self.configuration = configuration
+        if mkdir(directory, 0o750) != 0 && errno != EEXIST {
+            throw StoreError.io(operation: "mkdir", path: directory, errno: errno)
+        }
+        marker = UnsyncedMarker(directory: directory)
+        if let recorded = try marker.recordedBootID() {
+            let current = UnsyncedMarker.currentBootID()
+            guard let current, !recorded.isEmpty, recorded == current else {
+                throw StoreError.unsyncedAtSystemCrash(directory: directory)
+            }
+            markerPresent = true
+        } else {
+            markerPresent = false
+        }
+        var flags: Environment.Flags = [.noThreadLocalStorage]
+        switch configuration.durability {
+        case .checkpointed: flags.insert(.noSync)
+        case .syncData: flags.insert(.noMetaSync)
+        case .syncEachCommit: break
+        }
+        let env = try Environment(
+            path: directory,
+            configuration: .init(
+                mapSize: configuration.initialMapSize, maxReaders: configuration.maxReaders, maxDatabases: 8,
+                flags: flags))
+        // Reader slots of processes that died holding them would pin old pages forever.
+        try env.clearStaleReaders()
+        // A store grown past initialMapSize reopens at its current size: liblmdb keeps the
+        // larger of the file's and the configured size.
+        environment = env
+        dbs = try env.write { txn in
+            Databases(
+                nodes: try txn.openDatabase("nodes", flags: .create),
+                acls: try txn.openDatabase("acls", flags: .create),
+                ephemerals: try txn.openDatabase("ephemerals", flags: [.create, .duplicateSort]),
+                containers: try txn.openDatabase("containers", flags: .create),
+                ttls: try txn.openDatabase("ttls", flags: .create),
+                sessions: try txn.openDatabase("sessions", flags: .create),
+                meta: try txn.openDatabase("meta", flags: .create))
+        }
+        try initializeIfNew()
+    }
+
+    private func initializeIfNew() throws {
+        let format = try environment.read { txn in try txn.get(dbs.meta, key: MetaKey.format) }
+        if let format {
+            let found = String(decoding: format, as: UTF8.self)
+            guard found == KeeperStore.formatVersion else {
+                throw StoreError.incompatibleFormat(directory: directory, found: found)
+            }
+            return
+        }
+        let nodeCount = try environment.read { txn in try txn.statistics(dbs.nodes).entries }
+        guard nodeCount == 0 else {
+            throw StoreError.incompatibleFormat(directory: directory, found: "nodes without a format record")
+        }
+        try write(initializing: true) { batch in
+            let t = batch.txn
+            // The root, /zookeeper (children quota and config), /zookeeper/quota and
+            // /zookeeper/config, as a fresh ZooKeeper DataTree has them: every zxid and time
+            // 0; the root's create counter does not count /zookeeper.
+            func add(_ path: String, children: Int32, acl: [ACL], aversion: Int32) throws {
+                let (id, hash) = try batch.acquireACL(acl, in: t)
+                let r = NodeRecord(
+                    czxid: 0, mzxid: 0, ctime: 0, mtime: 0, pzxid: 0, ephemeralOwner: 0, aclID: id, aclHash: hash,
+                    version: 0, cversion: 0, aversion: aversion, numChildren: children, data: [])
+                try batch.putRecord(NodeKey.key(path), r, in: t)
+                batch.digest &+= r.digestTerm(path: path)
+                batch.nodeCount += 1
+            }
+            batch.digest = 0
+            batch.nodeCount = 0
+            try add("/", children: 1, acl: ACL.openUnsafe, aversion: 0)
+            try add("/zookeeper", children: 2, acl: ACL.openUnsafe, aversion: 0)
+            try add("/zookeeper/quota", children: 0, acl: ACL.openUnsafe, aversion: 0)
+            try add("/zookeeper/config", children: 0, acl: ACL.readUnsafe, aversion: -1)
+            try t.put(dbs.meta, key: MetaKey.format, value: Array(KeeperStore.formatVersion.utf8))
+            batch.changed = true
+        }
+    }
+
+    /// Runs `body` with a write batch: every txn it applies lands in one LMDB write
+    /// transaction with the last applied zxid and the digest, atomically; when `body` throws,
+    /// none of them does. When the map fills, it is doubled (up to `maxMapSize`) and `body`
+    /// runs again from the start, so keep `body` free of effects outside the batch (collect
+    /// results, act on them after `write` returns).
+    public func write<R>(_ body: (WriteBatch) throws -> R) throws -> R {
+        try write(initializing: false, body)
+    }
+
+    private func write<R>(initializing: Bool, _ body: (WriteBatch) throws -> R) throws -> R {
+        try writeLock.withLock {
+            if configuration.durability == .checkpointed && !markerPresent {
+                try marker.create()
+                markerPresent = true
+            }
+            while true {
+                do {
+                    return try environment.write { txn in
+                        let batch: WriteBatch
+                        if initializing {
+                            batch = try WriteBatch(
+                                txn: txn, dbs: dbs, configuration: configuration, directory: directory, fresh: true)
+                        } else {
+                            batch = try WriteBatch(
+                                txn: txn, dbs: dbs, configuration: configuration, directory: directory)
+                        }
+                        let result = try body(batch)
+                        try batch.finish()
+                        return result
+                    }
+                } catch let error as LMDBError where error.isMapFull {
+                    let size = try environment.info().mapSize
+                    guard size < configuration.maxMapSize else {
+                        throw StoreError.mapFull(directory: directory, mapSize: size, maxMapSize: configuration.maxMapSize)
+                    }
+                    try environment.setMapSize(min(configuration.maxMapSize, size * 2))
+                }
+            }
+        }
+    }
+
+    /// Applies `entries` in one batch and returns their results (see `WriteBatch.apply`).
+    @discardableResult
+    public func apply(_ entries: [TxnEntry]) throws -> [TxnResult] {
+        try write { batch in try entries.map { try batch.apply($0) } }
+    }
+
+    /// Applies one entry in its own batch.
+    @discardableResult
+    public func apply(_ entry: TxnEntry) throws -> TxnResult {
+        try write { batch in try batch.apply(entry) }
+    }
+
+    /// Runs `body` with a consistent view of the tree (one LMDB read transaction).
+    public func read<R>(_ body: (StoreView) throws -> R) throws -> R {
+        try environment.read { txn in
+            try body(StoreView(txn: txn, dbs: dbs, directory: directory, maxKeySize: environment.maxKeySize))
+        }
+    }
+
+    /// The zxid of the last applied txn (replay the log after it).
+    public func lastAppliedZxid() throws -> Zxid { try read { try $0.lastAppliedZxid() } }
+
+    /// The maintained digest at the last applied zxid (O(1)).
+    public func digest() throws -> TreeDigest { try read { try $0.digest() } }
+
+    /// Recomputes the digest from every node and checks it against the maintained one.
+    /// Throws `StoreError.damaged` when they differ; returns the digest otherwise.
+    @discardableResult
+    public func verifyDigest() throws -> TreeDigest {
+        try read { view in
+            let kept = try view.digest()
+            let computed = try view.recomputeDigest()
+            guard kept == computed else {
+                throw StoreError.damaged(directory: directory, detail: "maintained \(kept) but recomputed \(computed)")
+            }
+            return kept
+        }
+    }
+
+    /// The checkpoint: flushes every committed batch to disk (`mdb_env_sync`). After it
+    /// returns, the store survives an OS crash at `lastAppliedZxid()` or later.
+    public func sync() throws {
+        try writeLock.withLock {
+            try environment.sync(force: true)
+            if markerPresent {
+                try marker.remove()
+                markerPresent = false
+            }
+        }
+    }
+
+    /// Streams a compacted, consistent copy of the store to `fileDescriptor` (a file, pipe or
+    /// socket) while writes go on (`mdb_env_copyfd2` with `MDB_CP_COMPACT`, from one read
+    /// transaction). Saved as `dataFileName` in an empty directory, it opens as a store at
+    /// the zxid it was taken at.
+    public func snapshot(toFileDescriptor fileDescriptor: Int32) throws {
+        try environment.copy(toFileDescriptor: fileDescriptor, compact: true)
+    }
+
+    /// Writes a compacted, consistent copy into `directory` (which must exist and be empty):
+    /// a store directory of its own.
+    public func snapshot(toDirectory directory: String) throws {
+        try environment.copy(toDirectory: directory, compact: true)
+    }
+
+    /// Map size and usage.
+    public func storageInfo() throws -> Environment.Info { try environment.info() }
+}

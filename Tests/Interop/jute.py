@@ -178,13 +178,20 @@ class RawClient:
     def __init__(self, host, port, timeout_ms=10000, session_id=0, passwd=b"\0" * 16,
                  last_zxid=0, read_only=False, send_read_only=True, io_timeout=DEFAULT_IO_TIMEOUT_S):
         self.host, self.port = host, port
-        self.sock = socket.create_connection((host, port), timeout=io_timeout)
+        self.timeout_ms = timeout_ms
+        self.read_only, self.send_read_only = read_only, send_read_only
+        self.io_timeout = io_timeout
         self.xid = 0
         self.events = []
         self.last_zxid = last_zxid
-        w = Writer().int(0).long(last_zxid).int(timeout_ms).long(session_id).buffer(passwd)
-        if send_read_only:
-            w.bool(read_only)
+        self._connect(session_id, passwd)
+
+    def _connect(self, session_id, passwd):
+        self.sock = socket.create_connection((self.host, self.port), timeout=self.io_timeout)
+        w = Writer().int(0).long(self.last_zxid).int(self.timeout_ms).long(session_id)
+        w.buffer(passwd)
+        if self.send_read_only:
+            w.bool(self.read_only)
         self._send_frame(w.bytes())
         payload = self._read_frame()
         r = Reader(payload)
@@ -192,6 +199,13 @@ class RawClient:
         ro = r.bool() if r.remaining() >= 1 else None
         self.connect_response = ConnectResponse(proto, timeout, sid, pw, ro, len(payload))
         self.session_id, self.passwd = sid, pw
+
+    def reconnect(self):
+        """Drop this TCP connection (without closing the session) and attach the session to a
+        new one, carrying the last zxid seen, as a client does after a network failure."""
+        self.sock.close()
+        self._connect(self.session_id, self.passwd)
+        return self.connect_response
 
     # -- framing ---------------------------------------------------------------------------
 
@@ -264,22 +278,23 @@ class RawClient:
                 self.ping()
                 continue
             finally:
-                self.sock.settimeout(DEFAULT_IO_TIMEOUT_S)
+                self.sock.settimeout(self.io_timeout)
             if reply.xid == XID_NOTIFICATION:
                 r = reply.body
                 return WatchEvent(r.int(), r.int(), r.string())
         return None
 
-    def drain_events(self, quiet=0.3):
-        """Every notification that arrives until none has come for ``quiet`` seconds (used
-        only to prove that no extra event arrives)."""
+    def drain_events(self):
+        """Every notification the server sent before answering one more request.
+
+        A server sends a session's notifications in order with its replies, and a write's
+        watches are triggered before that write is answered; so once other sessions' writes
+        have returned, a round trip on this session collects every event they caused.
+        """
+        self.exists("/")
         out = list(self.events)
         self.events.clear()
-        while True:
-            e = self.next_event(quiet)
-            if e is None:
-                return out
-            out.append(e)
+        return out
 
     def close(self, close_session=True):
         try:
@@ -354,6 +369,12 @@ class RawClient:
     def get_all_children_number(self, path):
         reply = self.request(GET_ALL_CHILDREN_NUMBER, Writer().string(path).bytes())
         return reply.err, (reply.body.int() if reply.err == OK else None)
+
+    def set_watches(self, relative_zxid, data=(), exist=(), child=()):
+        """setWatches (101), the form older clients send on reconnect."""
+        w = Writer().long(relative_zxid).strings(list(data)).strings(list(exist))
+        w.strings(list(child))
+        return self.request(SET_WATCHES, w.bytes(), xid=XID_SET_WATCHES).err
 
     def set_watches2(self, relative_zxid, data=(), exist=(), child=(), persistent=(),
                      persistent_recursive=()):

@@ -20,13 +20,21 @@ def wait_connected(client, timeout=30.0):
 
 
 class Events:
-    """A kazoo watcher that queues the WatchedEvents it receives."""
+    """A kazoo watcher that queues the node events it receives.
+
+    kazoo also hands its watchers session events of type NONE (it makes them up when the
+    connection drops); those say nothing about the server's notifications and are kept apart.
+    """
 
     def __init__(self):
         self.queue = queue.Queue()
+        self.session_events = []
 
     def __call__(self, event):
-        self.queue.put(event)
+        if event.type == "NONE":
+            self.session_events.append(event)
+        else:
+            self.queue.put(event)
 
     def next(self, timeout=EVENT_TIMEOUT_S):
         try:

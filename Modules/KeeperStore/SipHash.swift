@@ -1,0 +1,103 @@
+/// SipHash-2-4 (Aumasson and Bernstein, 2012) with a fixed key: a strong 64-bit hash for the
+/// tree digest and for ACL deduplication. The key is part of the on-disk format: changing it
+/// changes every digest and ACL id.
+struct SipHash24 {
+    /// The fixed key: "SwiftKeeperDigst" read as two little-endian words.
+    static let key0: UInt64 = 0x6565_4b74_6669_7753
+    static let key1: UInt64 = 0x7473_6769_4472_6570
+
+    private var v0: UInt64
+    private var v1: UInt64
+    private var v2: UInt64
+    private var v3: UInt64
+    private var tail: UInt64 = 0
+    private var tailCount = 0
+    private var length = 0
+
+    init(key0: UInt64 = SipHash24.key0, key1: UInt64 = SipHash24.key1) {
+        v0 = 0x736f_6d65_7073_6575 ^ key0
+        v1 = 0x646f_7261_6e64_6f6d ^ key1
+        v2 = 0x6c79_6765_6e65_7261 ^ key0
+        v3 = 0x7465_6462_7974_6573 ^ key1
+    }
+
+    @inline(__always)
+    private mutating func round() {
+        v0 = v0 &+ v1
+        v1 = (v1 << 13) | (v1 >> 51)
+        v1 ^= v0
+        v0 = (v0 << 32) | (v0 >> 32)
+        v2 = v2 &+ v3
+        v3 = (v3 << 16) | (v3 >> 48)
+        v3 ^= v2
+        v0 = v0 &+ v3
+        v3 = (v3 << 21) | (v3 >> 43)
+        v3 ^= v0
+        v2 = v2 &+ v1
+        v1 = (v1 << 17) | (v1 >> 47)
+        v1 ^= v2
+        v2 = (v2 << 32) | (v2 >> 32)
+    }
+
+    @inline(__always)
+    private mutating func compress(_ m: UInt64) {
+        v3 ^= m
+        round()
+        round()
+        v0 ^= m
+    }
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        length &+= bytes.count
+        var i = 0
+        let n = bytes.count
+        if tailCount > 0 {
+            while tailCount < 8 && i < n {
+                tail |= UInt64(bytes[i]) << (8 * UInt64(tailCount))
+                tailCount += 1
+                i += 1
+            }
+            guard tailCount == 8 else { return }
+            compress(tail)
+            tail = 0
+            tailCount = 0
+        }
+        while i + 8 <= n {
+            compress(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+            i += 8
+        }
+        while i < n {
+            tail |= UInt64(bytes[i]) << (8 * UInt64(tailCount))
+            tailCount += 1
+            i += 1
+        }
+    }
+
+    mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+
+    mutating func update(_ value: UInt64) {
+        withUnsafeBytes(of: value.littleEndian) { update($0) }
+    }
+
+    mutating func update(_ value: Int64) { update(UInt64(bitPattern: value)) }
+    mutating func update(_ value: Int32) { update(UInt64(UInt32(bitPattern: value))) }
+
+    mutating func finalize() -> UInt64 {
+        let b = (UInt64(truncatingIfNeeded: length) << 56) | tail
+        compress(b)
+        v2 ^= 0xff
+        round()
+        round()
+        round()
+        round()
+        return v0 ^ v1 ^ v2 ^ v3
+    }
+
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h = SipHash24()
+        h.update(bytes)
+        return h.finalize()
+    }
+
+    static func hash(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { hash($0) } }
+}

@@ -1,1 +1,0 @@
-// KeeperWire: see ARCHITECTURE.md (module list). Filled in by its issue.
