@@ -67,7 +67,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         let e = ConnectionEntry(
             id: id, remote: "\(remoteHost):\(remote?.port ?? 0)", remoteHost: remoteHost, eventLoop: context.eventLoop,
             established: server.wallClock(),
-            wake: { loopBound.value.pump() },
+            wake: { loopBound.eventLoop.execute { loopBound.value.pump() } },
             close: { channel.close(promise: nil) })
         guard server.registry.add(e, limit: server.config.maxClientCnxns) else {
             server.stats.connectionRefused()

@@ -212,7 +212,7 @@ enum Reads {
                     registrations.append(.persistent(path, recursive: true))
                 }
             }
-            return ((), nil)
+            return ((), registrations)
         }
         registered()
         var out = ByteBuffer()

@@ -3,6 +3,7 @@ import KeeperStore
 import KeeperWire
 import Logging
 import NIOCore
+import Synchronization
 
 /// The durable log as the replica uses it: append a txn's bytes, learn when they are durable,
 /// replay after a zxid. KeeperLog implements it in production; the same replica code runs
@@ -11,8 +12,9 @@ public protocol ReplicaLog: AnyObject, Sendable {
     /// Appends one record; durability is reported through the handler given to `start`.
     func append(zxid: Zxid, payload: [UInt8]) throws
     /// Starts the log; `onDurable(z)` is called (on any thread) whenever everything up to `z`
-    /// is on disk, in increasing order.
-    func start(onDurable: @escaping @Sendable (Zxid) -> Void) throws
+    /// is on disk, in increasing order; `onFailure` when a write or sync failed (the records
+    /// not yet durable will not be).
+    func start(onDurable: @escaping @Sendable (Zxid) -> Void, onFailure: @escaping @Sendable (any Error) -> Void) throws
     /// The newest zxid in the log (durable after open), or zero.
     var lastZxid: Zxid { get }
     /// Every record after `zxid`, in order, for recovery.
@@ -55,6 +57,7 @@ public final class Replica: @unchecked Sendable {
     private var pendingHead = 0
     private var barriers: [(after: Zxid, done: @Sendable () -> Void)] = []
     private var failed: KeeperErrorCode?
+    private let published = Mutex<(sessions: [(session: SessionID, expiresAtMillis: Int64)], inFlight: Int)>(([], 0))
     /// Sessions whose closeSession committed: the server closes their connections.
     let onSessionClosed: @Sendable (SessionID) -> Void
 
@@ -116,16 +119,21 @@ public final class Replica: @unchecked Sendable {
         self.lastProposed = max(applied, log.lastZxid)
         let now = monotonicMillis()
         for s in try store.read({ try $0.sessions() }) {
-            sessions.add(s.id, timeout: s.timeout, now: now)
+            sessions.add(s.sessionID, timeout: s.timeout, now: now)
         }
     }
 
     /// Starts durability notifications and the session expiry tick.
     public func start(tickTime: Int) throws {
-        try log.start { [weak self] zxid in
-            guard let self else { return }
-            self.loop.execute { self.commit(upTo: zxid) }
-        }
+        try log.start(
+            onDurable: { [weak self] zxid in
+                guard let self else { return }
+                self.loop.execute { self.commit(upTo: zxid) }
+            },
+            onFailure: { [weak self] error in
+                guard let self else { return }
+                self.loop.execute { self.fail(because: error) }
+            })
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(tickTime)), delay: .milliseconds(Int64(tickTime))) {
             [weak self] _ in self?.expireSessions()
         }
@@ -298,6 +306,9 @@ public final class Replica: @unchecked Sendable {
 
     private func expireSessions() {
         loop.preconditionInEventLoop()
+        let wallOffset = wallClock() - monotonicMillis()
+        let snapshot = sessions.sessions.values.map { (session: $0.id, expiresAtMillis: $0.expiresAt + wallOffset) }
+        published.withLock { $0 = (snapshot, pending.count - pendingHead) }
         for id in sessions.expire(now: monotonicMillis()) {
             propose(.closeSession, context: RequestContext(session: id, cxid: 0, authIds: []), completion: nil)
         }
@@ -315,12 +326,10 @@ public final class Replica: @unchecked Sendable {
         get throws { try store.read { try $0.lastAppliedZxid() } }
     }
 
-    public func sessionSnapshot(_ completion: @escaping @Sendable ([SessionTracker.Session]) -> Void) {
-        loop.execute { completion(Array(self.sessions.sessions.values)) }
-    }
-
-    public func outstandingCount(_ completion: @escaping @Sendable (Int) -> Void) {
-        loop.execute { completion(self.pending.count - self.pendingHead) }
+    /// Sessions with their expiry (wall-clock ms) and the proposals in flight, as of the last tick:
+    /// what the four-letter words report without waiting for the replica thread.
+    public var lastPublished: (sessions: [(session: SessionID, expiresAtMillis: Int64)], inFlight: Int) {
+        published.withLock { $0 }
     }
 }
 
