@@ -88,6 +88,8 @@ public struct ConfigParser {
                     throw fail("expected super:<base64 sha1 digest>")
                 }
                 config.superDigest = value
+            case "znode.container.checkIntervalMs", "zookeeper.znode.container.checkIntervalMs":
+                config.containerCheckIntervalMs = try int(10...Int(Int32.max))
             case "peerType":
                 guard let role = PeerAddress.Role(rawValue: value) else {
                     throw fail("'\(value)' is not participant or observer")

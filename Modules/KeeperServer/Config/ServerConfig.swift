@@ -54,12 +54,16 @@ public struct ServerConfig: Hashable, Sendable {
     public var peerType: PeerAddress.Role = .participant
     public var initLimit = 10
     public var syncLimit = 5
+    /// `znode.container.checkIntervalMs`: how often empty containers and expired TTL nodes are
+    /// looked for (ZooKeeper's default: one minute).
+    public var containerCheckIntervalMs = 60_000
     /// From `dataDir/myid` when servers are configured.
     public var myid: Int?
 
     public init() {}
 
     public var effectiveDataLogDir: String { dataLogDir ?? dataDir }
+    public var containerCheckInterval: Int64 { Int64(containerCheckIntervalMs) }
     public var effectiveMinSessionTimeout: Int { minSessionTimeout ?? 2 * tickTime }
     public var effectiveMaxSessionTimeout: Int { maxSessionTimeout ?? 20 * tickTime }
     public var isStandalone: Bool { servers.count <= 1 }

@@ -53,6 +53,17 @@ public final class WatchManager: Sendable {
         }
     }
 
+    /// Runs `body` (a read) and registers every watch it returns, under the watch lock.
+    public func withRegistrations<T>(
+        for watcher: WatcherID, _ body: () throws -> (T, [WatchRegistration])
+    ) rethrows -> T {
+        try tables.withLock { t in
+            let (value, registrations) = try body()
+            for r in registrations { Self.register(r, watcher, &t) }
+            return value
+        }
+    }
+
     /// Registers a watch outside a read (setWatches after its checks, tests).
     public func register(_ registration: WatchRegistration, for watcher: WatcherID) {
         tables.withLock { Self.register(registration, watcher, &$0) }
@@ -69,18 +80,27 @@ public final class WatchManager: Sendable {
         }
     }
 
-    /// Applies committed changes and the caller's commit step under the lock, returning what to
-    /// deliver. `commit` runs first (the store's write transaction), so no read registering a
-    /// watch can interleave between the commit and the triggers.
+    /// Runs the caller's commit step and the triggers it causes under the lock, and hands the
+    /// deliveries to `post` while still holding it. `commit` runs first (the store's write
+    /// transaction), so no read registering a watch can interleave between the commit and the
+    /// triggers, and a connection that passes `barrier()` after reading finds in its mailbox
+    /// the events of every change its read could see.
     public func commitAndTrigger<T>(
-        _ commit: () throws -> (T, [(change: TreeChange, zxid: Int64)])
+        _ commit: () throws -> (T, [(change: TreeChange, zxid: Int64)]),
+        post: ([WatchDelivery]) -> Void = { _ in }
     ) rethrows -> (T, [WatchDelivery]) {
         try tables.withLock { t in
             let (value, changes) = try commit()
             var out: [WatchDelivery] = []
             for (change, zxid) in changes { Self.trigger(change, zxid, &t, into: &out) }
+            if !out.isEmpty { post(out) }
             return (value, out)
         }
+    }
+
+    /// Waits for any commit-and-trigger in progress to finish (see `commitAndTrigger`).
+    public func barrier() {
+        tables.withLock { _ in }
     }
 
     private static func trigger(_ change: TreeChange, _ zxid: Int64, _ t: inout Tables, into out: inout [WatchDelivery]) {

@@ -1,0 +1,49 @@
+import KeeperLog
+import KeeperModel
+import Synchronization
+
+/// KeeperLog as the replica's log: durability events are forwarded to the handler the replica
+/// installs when it starts (the log is opened, and recovered, before the replica exists).
+final class KeeperLogAdapter: ReplicaLog, Sendable {
+    let log: KeeperLog
+    private let handler: HandlerBox
+
+    final class HandlerBox: Sendable {
+        let value = Mutex<(@Sendable (LogEvent) -> Void)?>(nil)
+    }
+
+    init(configuration: LogConfiguration) throws {
+        let handler = HandlerBox()
+        self.log = try KeeperLog.open(configuration) { event in
+            handler.value.withLock { $0 }?(event)
+        }
+        self.handler = handler
+    }
+
+    func append(zxid: Zxid, payload: [UInt8]) throws { try log.append(zxid: zxid, payload: payload) }
+
+    func start(onDurable: @escaping @Sendable (Zxid) -> Void, onFailure: @escaping @Sendable (any Error) -> Void) throws {
+        handler.value.withLock {
+            $0 = { event in
+                switch event {
+                case .durable(let zxid): onDurable(zxid)
+                case .failed(_, let error): onFailure(error)
+                }
+            }
+        }
+        // Anything that became durable before the handler was installed.
+        onDurable(log.lastDurableZxid)
+    }
+
+    var lastZxid: Zxid { log.lastAppendedZxid }
+
+    func forEach(after zxid: Zxid, _ body: (Zxid, [UInt8]) throws -> Void) throws {
+        guard let next = zxid.next else { return }
+        let reader = log.read(from: next)
+        while let record = try reader.next() {
+            if record.zxid > zxid { try body(record.zxid, record.payload) }
+        }
+    }
+
+    func close() throws { try log.close() }
+}

@@ -1,0 +1,173 @@
+import KeeperLog
+import KeeperModel
+import KeeperStore
+import KeeperWire
+import Logging
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The SwiftKeeper server as a library: a standalone server (an ensemble of one) with its
+/// store in `dataDir/store`, its write-ahead log in `dataLogDir/log`, the client port, and the
+/// admin HTTP server.
+public final class KeeperServer: Sendable {
+    public let config: ServerConfig
+    let logger: Logger
+    let clientGroup: MultiThreadedEventLoopGroup
+    let replicaGroup: MultiThreadedEventLoopGroup
+    let store: KeeperStore
+    let log: KeeperLogAdapter
+    let context: ServerContext
+    let clientChannel: any Channel
+    let admin: AdminServer?
+
+    /// The address clients connect to (the port is the real one when `clientPort` was 0).
+    public var clientAddress: SocketAddress? { clientChannel.localAddress }
+    public var adminAddress: SocketAddress? { admin?.address }
+
+    /// Opens the data, replays the log, and starts serving.
+    public init(config: ServerConfig, logger: Logger = Logger(label: "swiftkeeper")) throws {
+        self.config = config
+        self.logger = logger
+        try Self.makeDirectory(config.dataDir)
+        try Self.makeDirectory(config.effectiveDataLogDir)
+        let databaseID = try DatabaseIdentity.load(orCreateIn: config.dataDir)
+        store = try KeeperStore(
+            directory: config.dataDir + "/store",
+            configuration: StoreConfiguration(durability: .checkpointed, maxDataLength: config.juteMaxBuffer))
+        log = try KeeperLogAdapter(
+            configuration: LogConfiguration(
+                directory: config.effectiveDataLogDir + "/log", databaseID: databaseID,
+                preallocationSize: max(4096, config.preAllocSizeKB * 1024), segmentMaxRecords: config.snapCount,
+                maxPayloadBytes: max(config.juteMaxBuffer * 2, 1 << 20)))
+        if !config.forceSync {
+            logger.warning("forceSync=no is not supported: every write is still fdatasynced before it is acknowledged")
+        }
+        clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        replicaGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let watches = WatchManager()
+        let registry = ConnectionRegistry()
+        let stats = ServerStats()
+        var prepOptions = Prep.Options()
+        prepOptions.extendedTypesEnabled = config.extendedTypesEnabled
+        prepOptions.maxDataLength = config.juteMaxBuffer
+        let replica = try Replica(
+            loop: replicaGroup.next(), store: store, log: log, watches: watches,
+            options: Replica.Options(
+                tickTime: config.tickTime, serverID: config.myid ?? 0, prep: prepOptions, maxBuffer: config.juteMaxBuffer),
+            wallClock: Clock.wallMillis, monotonicMillis: Clock.monotonicMillis,
+            deliver: { deliveries in
+                for entry in registry.post(deliveries) { entry.wake() }
+            },
+            onSessionClosed: { session in registry.connection(for: session)?.close() })
+        var reportBuilder: (@Sendable () -> ServerReport)?
+        let configCopy = config
+        let storeRef = store
+        reportBuilder = {
+            ReportBuilder.build(config: configCopy, store: storeRef, replica: replica, watches: watches, registry: registry, stats: stats)
+        }
+        let ctx = ServerContext(
+            config: config, replica: replica, store: store, watches: watches, registry: registry, stats: stats,
+            logger: logger, mode: "standalone", monotonicMillis: Clock.monotonicMillis, wallClock: Clock.wallMillis,
+            report: reportBuilder!)
+        context = ctx
+        try replica.start(tickTime: config.tickTime)
+        ContainerReaper.start(on: replicaGroup.next(), replica: replica, store: store, interval: config.containerCheckInterval)
+
+        let maxFrame = config.juteMaxBuffer
+        clientChannel = try ServerBootstrap(group: clientGroup)
+            .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxFrameLength: maxFrame)))
+                    try channel.pipeline.syncOperations.addHandler(ClientHandler(server: ctx))
+                }
+            }
+            .bind(host: config.clientPortAddress, port: config.clientPort).wait()
+        if config.adminEnableServer {
+            do {
+                admin = try AdminServer(group: clientGroup, host: config.adminServerAddress, port: config.adminServerPort, server: ctx)
+            } catch {
+                // ZooKeeper too keeps serving clients when its admin server cannot start.
+                logger.error("admin server not started on \(config.adminServerAddress):\(config.adminServerPort): \(error)")
+                admin = nil
+            }
+        } else {
+            admin = nil
+        }
+        logger.info(
+            "serving", metadata: ["client": "\(clientChannel.localAddress.map { "\($0)" } ?? "?")", "dataDir": "\(config.dataDir)"])
+    }
+
+    /// Stops accepting clients, closes connections, finishes the log and the store.
+    public func shutdown() throws {
+        do { try clientChannel.close().wait() } catch ChannelError.alreadyClosed {}
+        try admin?.close()
+        try clientGroup.syncShutdownGracefully()
+        try replicaGroup.syncShutdownGracefully()
+        try log.close()
+        try store.sync()
+    }
+
+    static func makeDirectory(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o750) != 0 && errno != EEXIST {
+                throw ServerStartError(message: "cannot create directory \(current): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
+/// Why the server could not start.
+public struct ServerStartError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+enum Clock {
+    @Sendable static func wallMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+    @Sendable static func monotonicMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+/// The database id shared by the store and the log of one data directory, so a log directory
+/// of another database is refused instead of replayed into this one.
+enum DatabaseIdentity {
+    static func load(orCreateIn dataDir: String) throws -> UInt64 {
+        let path = dataDir + "/database-id"
+        if let fd = Optional(open(path, O_RDONLY)), fd >= 0 {
+            defer { close(fd) }
+            var buf = [UInt8](repeating: 0, count: 32)
+            let n = read(fd, &buf, 32)
+            guard n > 0, let id = UInt64(String(decoding: buf[0..<n], as: UTF8.self).trimmingWhitespace(), radix: 16) else {
+                throw ServerStartError(message: "\(path): not a database id (16 hex digits expected)")
+            }
+            return id
+        }
+        guard errno == ENOENT else { throw ServerStartError(message: "\(path): \(String(cString: strerror(errno)))") }
+        let id = UInt64.random(in: 1...UInt64.max)
+        let text = String(id, radix: 16) + "\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o640)
+        guard fd >= 0 else { throw ServerStartError(message: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, text.utf8.count) }
+        guard written == text.utf8.count, fsync(fd) == 0 else {
+            throw ServerStartError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        return id
+    }
+}
