@@ -177,6 +177,8 @@ public final class KeeperStore: @unchecked Sendable {
             try t.put(dbs.meta, key: MetaKey.format, value: Array(KeeperStore.formatVersion.utf8))
             batch.changed = true
         }
+        // A new store is durable before anyone relies on it.
+        try sync()
     }
 
     /// Runs `body` with a write batch: every txn it applies lands in one LMDB write
