@@ -32,8 +32,9 @@ public enum QuorumPacketType: Int32, Hashable, Sendable, CaseIterable {
     case informAndActivate = 19
 }
 
-/// `QuorumPacket{int type; long zxid; buffer data; vector<Id> authinfo}`, framed by the
-/// learner connection's jute archive like client frames (`JuteFrameDecoder`).
+/// `QuorumPacket{int type; long zxid; buffer data; vector<Id> authinfo}`. On a leader-learner
+/// connection packets follow each other with no length prefix (ZooKeeper writes them with
+/// `BinaryOutputArchive.writeRecord`): read them with `QuorumPacketDecoder`.
 public struct QuorumPacket: JuteRecord {
     public var type: QuorumPacketType
     public var zxid: Zxid
@@ -68,6 +69,44 @@ public struct QuorumPacket: JuteRecord {
         buffer.writeJuteLong(zxid.rawValue)
         buffer.writeJuteBuffer(data)
         buffer.writeJuteVector(authInfo) { $1.write(to: &$0) }
+    }
+}
+
+/// Splits a leader-learner byte stream into QuorumPackets. Packets carry no length prefix, so
+/// a packet is decoded as soon as all its fields are there; a packet cut short by the stream is
+/// "need more bytes", never an error, while every length is still checked against
+/// `jute.maxbuffer` first, so an absurd length fails at once instead of being waited for.
+public struct QuorumPacketDecoder: ByteToMessageDecoder, Sendable {
+    public typealias InboundOut = QuorumPacket
+
+    public let maxLength: Int
+
+    public init(maxLength: Int = Limits.default.maxBuffer) {
+        precondition(maxLength >= 0, "jute.maxbuffer must not be negative")
+        self.maxLength = maxLength
+    }
+
+    /// The next whole packet at the front of `buffer` (consumed), or nil (nothing consumed).
+    public func next(from buffer: inout ByteBuffer) throws(JuteDecodingError) -> QuorumPacket? {
+        var reader = JuteReader(buffer, maxLength: maxLength)
+        do {
+            let packet = try QuorumPacket(jute: &reader)
+            buffer = reader.buffer
+            return packet
+        } catch {
+            if case .truncated = error.reason { return nil }
+            throw error
+        }
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let packet = try next(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(packet))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try decode(context: context, buffer: &buffer)
     }
 }
 
@@ -132,7 +171,8 @@ public struct ForwardedRequest: Hashable, Sendable {
 }
 
 /// A FastLeaderElection notification (`FastLeaderElection.buildMsg`), the payload of one
-/// election-connection message (4-byte length, then these bytes, at most 512 KiB).
+/// election-connection message (4-byte length, then these bytes, at most `maxMessageSize`:
+/// split them with `JuteFrameDecoder(maxFrameLength: ElectionNotification.maxMessageSize)`).
 ///
 /// Layout: `int state; long leader; long zxid; long electionEpoch; long peerEpoch; int version;
 /// int configLength; byte[configLength] config` (version 2, ZooKeeper 3.5+). ZooKeeper still reads
@@ -147,6 +187,8 @@ public struct ElectionNotification: Hashable, Sendable {
         case observing = 3
     }
 
+    /// `QuorumCnxManager.PACKETMAXSIZE`: the largest election message ZooKeeper accepts.
+    public static let maxMessageSize = 512 * 1024
     /// The smallest message ZooKeeper accepts.
     public static let minimumSize = 28
     /// The layout without config (ZooKeeper 3.4).
