@@ -70,8 +70,11 @@ extension ZabCore {
             return
         }
         guard config.voters.contains(peer) else {
-            // An observer's vote never counts; answer so it learns our state.
-            actions.append(.send(to: peer, .notification(ownNotification())))
+            // An observer's vote never counts; answer a looking one so it learns our state
+            // (never answer an answer: two servers would echo forever).
+            if notification.state == .looking {
+                actions.append(.send(to: peer, .notification(ownNotification())))
+            }
             return
         }
         let vote = notification.vote

@@ -82,6 +82,11 @@ extension ZabCore {
         learning.lastHeard = now
         let phase = learning.phase
         switch message {
+        case .followerInfo, .observerInfo:
+            // The server we follow follows someone else: the election went stale (delayed
+            // notifications). Look again rather than wait initLimit.
+            startLooking(&actions, leaving: true)
+
         case .leaderInfo(let epoch):
             guard phase == .connecting else { return unexpectedFromLeader(message, &actions) }
             if epoch < acceptedEpoch {
@@ -178,7 +183,7 @@ extension ZabCore {
         case .notification:
             preconditionFailure("notifications are handled by the election")
 
-        case .followerInfo, .observerInfo, .ackEpoch, .ack, .request:
+        case .ackEpoch, .ack, .request:
             unexpectedFromLeader(message, &actions)
         }
     }

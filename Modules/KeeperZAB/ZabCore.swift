@@ -110,6 +110,7 @@ public struct ZabCore: Sendable {
         self.durableZxid = durable.history.last
         self.committedZxid = durable.applied
         self.appliedZxid = durable.applied
+        self.history.trim(keepAfter: durable.applied, maxEntries: config.maxDiffEntries)
         let vote = Vote(leader: config.myID, zxid: durable.history.last, electionEpoch: 0, peerEpoch: durable.currentEpoch)
         self.currentVote = vote
         self.election = ElectionState(proposal: vote)

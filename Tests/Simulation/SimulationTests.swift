@@ -89,3 +89,50 @@ import Darwin
         }
     }
 }
+
+/// The checkers must be able to fail: feed them the histories of broken protocols.
+@Suite struct CheckerTests {
+    func entry(_ epoch: UInt32, _ counter: UInt32, _ byte: UInt8) -> Proposal {
+        Proposal(zxid: Zxid(epoch: epoch, counter: counter), payload: [byte])
+    }
+
+    @Test func divergentHistoriesBreakAgreement() {
+        var checker = Checker()
+        for byte: UInt8 in [1, 2] { checker.submitted([byte]) }
+        checker.proposed(entry(1, 1, 1), by: 1, at: 0)
+        checker.proposed(entry(2, 1, 2), by: 2, at: 0)
+        checker.applied(entry(1, 1, 1), index: 0, previous: .zero, node: 1, at: 1)
+        #expect(checker.failures.isEmpty)
+        checker.applied(entry(2, 1, 2), index: 0, previous: .zero, node: 2, at: 2)
+        #expect(checker.failures.count == 1)
+    }
+
+    @Test func unproposedOrReorderedTxnsBreakIntegrityAndOrder() {
+        var checker = Checker()
+        checker.applied(entry(1, 1, 9), index: 0, previous: .zero, node: 1, at: 1)
+        #expect(checker.failures.count == 1)
+        checker.submitted([3])
+        checker.proposed(entry(1, 3, 3), by: 1, at: 0)
+        checker.applied(entry(1, 3, 3), index: 1, previous: Zxid(epoch: 1, counter: 5), node: 1, at: 2)
+        #expect(checker.failures.count == 2)
+    }
+
+    @Test func aLeaderWithoutACommittedTxnBreaksPrimaryIntegrity() {
+        var checker = Checker()
+        checker.submitted([1])
+        checker.proposed(entry(1, 1, 1), by: 1, at: 0)
+        checker.applied(entry(1, 1, 1), index: 0, previous: .zero, node: 1, at: 1)
+        checker.established(epoch: 2, node: 2, history: [], at: 2)
+        #expect(checker.failures.count == 1)
+        checker.established(epoch: 2, node: 3, history: [entry(1, 1, 1)], at: 3)
+        #expect(checker.failures.count == 2)  // a second primary for epoch 2
+    }
+
+    @Test func twoTxnsWithOneZxidAreCaught() {
+        var checker = Checker()
+        for byte: UInt8 in [1, 2] { checker.submitted([byte]) }
+        checker.proposed(entry(1, 1, 1), by: 1, at: 0)
+        checker.proposed(entry(1, 1, 2), by: 2, at: 0)
+        #expect(checker.failures.count == 1)
+    }
+}
