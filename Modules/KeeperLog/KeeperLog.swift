@@ -180,6 +180,7 @@ public final class KeeperLog: @unchecked Sendable {
         precondition(zxid > lastAppended, "zxid \(zxid) appended after \(lastAppended): zxids must be strictly increasing")
         if pendingBytes >= configuration.maxPendingBytes && !onWriterThread {
             spaceWaiters += 1
+            progress.broadcast()
             while pendingBytes >= configuration.maxPendingBytes, case .ready = state { spaceAvailable.wait() }
             spaceWaiters -= 1
             try checkAppendable()
@@ -277,6 +278,13 @@ public final class KeeperLog: @unchecked Sendable {
     /// records made durable after this call are not included.
     public func read(from zxid: Zxid) -> LogReader {
         LogReader(fileSystem: configuration.fileSystem, segments: segments(), from: zxid)
+    }
+
+    /// Returns once an appender is blocked by back-pressure (for tests).
+    func waitForBlockedAppender() {
+        mutex.withLock {
+            while spaceWaiters == 0 { progress.wait() }
+        }
     }
 
     /// Runs `body` on the writer thread between batches and waits for it.

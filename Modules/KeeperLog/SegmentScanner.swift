@@ -219,11 +219,23 @@ enum SegmentScanner {
         let end = window.fileSize
         if offset >= end { return .clean }
         // Look for a later record that proves `offset` was synced. Records are 8-byte aligned.
-        var probe = offset + 8
-        while probe + Int64(LogFormat.recordHeaderSize) <= end {
-            if let head = try window.bytes(at: probe, count: 4),
-                UInt32(littleEndian: head.loadUnaligned(as: UInt32.self)) == LogFormat.recordMagic,
-                case .valid(let record) = try check(window, at: probe, after: last),
+        var candidates: [Int64] = []
+        var chunkStart = offset + 8
+        let chunkSize = Int64(FileWindow.defaultCapacity / 2)
+        while chunkStart + Int64(LogFormat.recordHeaderSize) <= end {
+            let count = Int(min(chunkSize, end - chunkStart))
+            let chunk = try window.bytes(at: chunkStart, count: count)!
+            var position = 0
+            while position + 4 <= count {
+                if UInt32(littleEndian: chunk.loadUnaligned(fromByteOffset: position, as: UInt32.self)) == LogFormat.recordMagic {
+                    candidates.append(chunkStart + Int64(position))
+                }
+                position += 8
+            }
+            chunkStart += Int64(count)
+        }
+        for probe in candidates {
+            if case .valid(let record) = try check(window, at: probe, after: last),
                 record.syncedOffset > offset
             {
                 return .corrupt(LogCorruption(
@@ -232,7 +244,6 @@ enum SegmentScanner {
                         ?? "the record before zxid \(record.zxid) at offset \(record.offset), which was written after this offset had been synced",
                     found: found ?? "zeros"))
             }
-            probe += 8
         }
         if found == nil {
             // Zeros at `offset`: the end of the records. Anything non-zero after it is a batch
@@ -256,6 +267,13 @@ enum SegmentScanner {
                                       found: found ?? "damage"))
     }
 
+    /// True if `value` is what a write of `expected` torn after 0 to 3 of its (little-endian)
+    /// bytes leaves on zero-filled space.
+    static func isTornPrefix(_ value: UInt32, of expected: UInt32) -> Bool {
+        for kept in 0..<4 where value == expected & ~(UInt32.max << (8 * kept)) { return true }
+        return false
+    }
+
     /// The mark of an unfinished write on the record at `offset`, or nil.
     static func tornMark(_ window: FileWindow, at offset: Int64) throws(KeeperLogError) -> String? {
         let end = window.fileSize
@@ -265,19 +283,18 @@ enum SegmentScanner {
         let magic = UInt32(littleEndian: head.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         let length = Int(UInt32(littleEndian: head.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
         if magic == 0 { return "the record's first bytes were never written" }
-        if head.loadUnaligned(fromByteOffset: 20, as: UInt32.self) == 0 && magic != LogFormat.recordMagic {
-            return "the record header's last bytes were never written"
+        if magic != LogFormat.recordMagic {
+            // A write torn inside the magic leaves a prefix of it and then zeros.
+            return isTornPrefix(magic, of: LogFormat.recordMagic) ? "the record header was cut inside its magic" : nil
         }
-        guard magic == LogFormat.recordMagic, length <= LogFormat.maxPayloadLength else {
-            if head.loadUnaligned(fromByteOffset: 20, as: UInt32.self) == 0 {
-                return "the record header's last bytes were never written"
-            }
-            return nil
-        }
+        // A torn length field holds a prefix of a valid length, so it is never too large.
+        guard length <= LogFormat.maxPayloadLength else { return nil }
         let extent = Int64(LogFormat.recordExtent(payloadLength: length))
         if offset + extent > end { return "the record runs past the end of the file" }
         let marker = try window.bytes(at: offset + extent - 4, count: 4)!
-        if marker.loadUnaligned(as: UInt32.self) == 0 { return "the record's end was never written" }
+        if isTornPrefix(UInt32(littleEndian: marker.loadUnaligned(as: UInt32.self)), of: ~UInt32(length)) {
+            return "the record's end was never written"
+        }
         let sector = Int64(LogFormat.sectorSize)
         var block = (offset + sector - 1) / sector * sector
         while block + sector <= offset + extent {

@@ -32,7 +32,10 @@ public final class SimulatedLogFileSystem: LogFileSystem, @unchecked Sendable {
         case truncate(Int)
     }
 
-    let lock = LogMutex()
+    let lock: LogMutex
+    let syncGate: LogCondition
+    var holdingSyncs = false
+    var heldSyncs = 0
     var entries: [String: Inode] = [:]
     var durableEntries: [String: Inode] = [:]
     var directories: Set<String> = []
@@ -42,11 +45,34 @@ public final class SimulatedLogFileSystem: LogFileSystem, @unchecked Sendable {
     /// How many times each operation ran, for tests that count syncs.
     var counts: [Operation: Int] = [:]
 
-    public init() {}
+    public init() {
+        let lock = LogMutex()
+        self.lock = lock
+        syncGate = LogCondition(lock)
+    }
 
     /// Makes the next `count` calls of `operation` fail with `code` (EIO, ENOSPC, ...).
     public func injectFault(_ code: Int32, on operation: Operation, count: Int = 1) {
         lock.withLock { faults[operation, default: []].append((code, count)) }
+    }
+
+    /// From now on `syncData` parks (after the data was written, before it is durable) until
+    /// `releaseSyncs()`: tests use it to crash at a precise moment or to build a batch.
+    public func holdSyncs() { lock.withLock { holdingSyncs = true } }
+
+    /// Returns once a `syncData` call is parked by `holdSyncs()`.
+    public func waitForHeldSync() {
+        lock.withLock {
+            while heldSyncs == 0 { syncGate.wait() }
+        }
+    }
+
+    /// Lets parked and future syncs proceed.
+    public func releaseSyncs() {
+        lock.withLock {
+            holdingSyncs = false
+            syncGate.broadcast()
+        }
     }
 
     /// Removes every injected fault that has not fired yet.
@@ -310,6 +336,13 @@ final class SimulatedFile: LogFile, @unchecked Sendable {
     func syncData() throws(KeeperLogError) {
         try fileSystem.lock.withLock { () throws(KeeperLogError) in
             try alive("fdatasync")
+            if fileSystem.holdingSyncs {
+                fileSystem.heldSyncs += 1
+                fileSystem.syncGate.broadcast()
+                while fileSystem.holdingSyncs { fileSystem.syncGate.wait() }
+                fileSystem.heldSyncs -= 1
+                try alive("fdatasync")
+            }
             do throws(KeeperLogError) {
                 try fileSystem.check(.sync, path)
             } catch {
