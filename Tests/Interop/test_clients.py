@@ -3,8 +3,6 @@ client), each through CRUD and a watch. Outputs are the clients' own formats."""
 
 import re
 
-import pytest
-
 from clitools import cli_mt, zkcli, zkcli_interactive
 
 STAT_LINE = re.compile(r"^(\w+) = (.*)$", re.M)

@@ -287,6 +287,8 @@ def test_admin_commands(own_server, name, canonical):
     if canonical is not None:
         assert reply["command"] == canonical
         assert reply["error"] is None
+    else:
+        assert reply["server_state"] == "standalone"
 
 
 def test_admin_contents(own_server):
