@@ -37,6 +37,7 @@ public struct StoreView {
     /// The `nodes` key of `path`, or nil when no node can have that path.
     func lookupKey(_ path: String) -> [UInt8]? {
         guard path.utf8.first == UInt8(ascii: "/"), path.utf8.count < maxKeySize else { return nil }
+        // (At most maxKeySize − 1 bytes: `KeeperStore.maxPathBytes`, so every key fits.)
         if path.utf8.count > 1 && path.utf8.last == UInt8(ascii: "/") { return nil }
         return NodeKey.key(path)
     }

@@ -192,8 +192,8 @@ public final class WriteBatch {
         do { try ZNodePath.validate(path) } catch { return fail(.badArguments) }
         guard let parentSub = ZNodePath.parent(of: path) else { return fail(.nodeExists) }
         let parentPath = String(parentSub)
+        guard path.utf8.count < maxKeySize else { return fail(.badArguments) }  // KeeperStore.maxPathBytes
         let key = NodeKey.key(path)
-        guard key.count <= maxKeySize else { return fail(.badArguments) }
         guard c.data.count <= configuration.maxDataLength else { return fail(.badArguments) }
         guard !c.acl.isEmpty else { return fail(.invalidACL) }
         let owner: Int64
@@ -241,8 +241,8 @@ public final class WriteBatch {
         func fail(_ code: KeeperErrorCode) -> TxnResult { TxnResult(zxid: zxid, type: type, error: code, path: path) }
         do { try ZNodePath.validate(path) } catch { return fail(.badArguments) }
         if Self.specialPaths.contains(path) { return fail(.badArguments) }
+        guard path.utf8.count < maxKeySize else { return fail(.noNode) }
         let key = NodeKey.key(path)
-        guard key.count <= maxKeySize else { return fail(.noNode) }
         let v = view(t)
         guard let node = try v.record(key: key) else { return fail(.noNode) }
         if node.numChildren > 0 { return fail(.notEmpty) }

@@ -62,8 +62,9 @@ public struct SessionRecord: Hashable, Sendable {
 ///
 /// `value` = Σ over every znode (the system nodes included) of SipHash-2-4(path, 0xff×8,
 /// czxid, mzxid, ctime, mtime, pzxid, stored ephemeralOwner, ACL-list hash, version,
-/// stored cversion, aversion, numChildren, dataLength, data) mod 2^64, all integers
-/// little-endian, with the fixed key "SwiftKeeperDigst". The ACL-list hash is SipHash-2-4 of
+/// stored cversion, aversion, numChildren, dataLength, data) mod 2^64, every integer as
+/// 8 little-endian bytes (32-bit fields zero-extended, bit pattern kept), with the fixed key
+/// "SwiftKeeperDigst" (two little-endian words, `SipHash24.key0/key1`). The ACL-list hash is SipHash-2-4 of
 /// the list's encoding (count, then perms, scheme, id per entry). Because it is a sum, it is
 /// kept up to date on every change (O(1) to read) and two stores with the same tree have the
 /// same digest whatever order they were built in. Sessions are not part of it.
