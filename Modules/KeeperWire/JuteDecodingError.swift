@@ -14,8 +14,9 @@ public struct JuteDecodingError: Error, Hashable, Sendable, CustomStringConverti
         case negativeLength(Int32)
         /// A length prefix above the configured `jute.maxbuffer`.
         case lengthAboveLimit(length: Int, limit: Int)
-        /// A vector claims more elements than the rest of the frame could possibly hold.
-        case vectorCountExceedsFrame(count: Int, remainingBytes: Int)
+        /// A vector claims more elements than `jute.maxbuffer` bytes could possibly hold
+        /// (`limit` elements of the smallest size).
+        case vectorCountAboveLimit(count: Int, limit: Int)
         /// A ustring is not valid UTF-8; `byteOffset` is the offending byte within the string.
         case invalidUTF8(byteOffset: Int)
         /// A null (-1 length) string or vector where ZooKeeper requires a value.
@@ -65,8 +66,8 @@ public struct JuteDecodingError: Error, Hashable, Sendable, CustomStringConverti
             what = "negative length \(length); the peer is not speaking jute or the stream is out of sync"
         case .lengthAboveLimit(let length, let limit):
             what = "length \(length) above jute.maxbuffer \(limit); raise jute.maxbuffer if this peer is legitimate"
-        case .vectorCountExceedsFrame(let count, let remaining):
-            what = "vector of \(count) elements cannot fit in the \(remaining) bytes left of the frame"
+        case .vectorCountAboveLimit(let count, let limit):
+            what = "vector of \(count) elements; jute.maxbuffer allows at most \(limit); raise jute.maxbuffer if this peer is legitimate"
         case .invalidUTF8(let byteOffset):
             what = "invalid UTF-8 at byte \(byteOffset) of the string; clients must send UTF-8"
         case .unexpectedNull:

@@ -131,8 +131,9 @@ public struct JuteReader: Sendable {
 
     /// jute `vector<T>`: a count then the elements; nil for a null vector (count -1).
     ///
-    /// `minimumElementSize` (bytes) bounds the count by what is left of the frame before any
-    /// element is read or any storage is reserved, so an absurd count costs nothing.
+    /// `minimumElementSize` (bytes) bounds the count by `jute.maxbuffer` and by what is left of
+    /// the frame before any element is read or any storage is reserved, so an absurd count
+    /// costs nothing.
     @inlinable
     public mutating func readVector<Element>(
         _ record: StaticString, _ field: StaticString, minimumElementSize: Int,
@@ -144,8 +145,14 @@ public struct JuteReader: Sendable {
         if count == -1 { return nil }
         if count < 0 { throw JuteDecodingError(record, field, offset: at, .negativeLength(count)) }
         let n = Int(count)
+        // More elements than jute.maxbuffer bytes could hold is an error at once; fewer, but
+        // more than the bytes at hand, is a short frame (or, on an unframed stream, a wait).
+        let limit = maxLength / minimumElementSize
+        if n > limit {
+            throw JuteDecodingError(record, field, offset: at, .vectorCountAboveLimit(count: n, limit: limit))
+        }
         if n > remaining / minimumElementSize {
-            throw JuteDecodingError(record, field, offset: at, .vectorCountExceedsFrame(count: n, remainingBytes: remaining))
+            throw truncated(record, field, needed: n * minimumElementSize)
         }
         var result: [Element] = []
         result.reserveCapacity(n)
