@@ -60,7 +60,11 @@ def rng(seed):
 def server():
     """The server shared by the tests that do not stop it."""
     srv = serverctl.Server()
-    srv.start()
+    try:
+        srv.start()
+    except BaseException:
+        srv.cleanup()
+        raise
     yield srv
     srv.cleanup()
 
@@ -73,7 +77,7 @@ def server_factory():
 
     def make(**kwargs):
         srv = serverctl.Server(**kwargs)
-        servers.append(srv)
+        servers.append(srv)  # cleaned up at the end even if it fails to start
         srv.start()
         return srv
 

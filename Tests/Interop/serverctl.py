@@ -301,7 +301,7 @@ class Server:
     def cleanup(self):
         self.stop()
         if self._own_workdir and not os.environ.get("SK_KEEP_DATA"):
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            shutil.rmtree(self.workdir)
 
     # -- probes ----------------------------------------------------------------------------
 

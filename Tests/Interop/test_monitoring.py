@@ -46,7 +46,11 @@ MNTR_KEYS = [
 @pytest.fixture(scope="module")
 def own_server():
     srv = serverctl.Server()
-    srv.start()
+    try:
+        srv.start()
+    except BaseException:
+        srv.cleanup()
+        raise
     yield srv
     srv.cleanup()
 
