@@ -100,13 +100,15 @@ def test_ttl_node_with_children_is_kept(zk, raw, base):
 
 
 def test_ttl_argument_checks(raw, base):
-    # createTTL (21) with a TTL outside (0, 2^40) or a non-TTL mode, and create2 with a TTL
+    # createTTL (21) with a TTL outside [1, 2^40 - 1] or a non-TTL mode, and create2 with a TTL
     # mode, are BadArguments (with extendedTypesEnabled=true; without it, every TTL create is
     # Unimplemented).
     p = f"{base}/t"
     assert raw.create(p, mode=jute.PERSISTENT_WITH_TTL, ttl=0)[0] == jute.BAD_ARGUMENTS
     assert raw.create(p, mode=jute.PERSISTENT_WITH_TTL, ttl=-1)[0] == jute.BAD_ARGUMENTS
     assert raw.create(p, mode=jute.PERSISTENT_WITH_TTL, ttl=1 << 62)[0] == jute.BAD_ARGUMENTS
+    assert raw.create(p, mode=jute.PERSISTENT_WITH_TTL, ttl=1 << 40)[0] == jute.BAD_ARGUMENTS
+    assert raw.create(f"{p}-max", mode=jute.PERSISTENT_WITH_TTL, ttl=(1 << 40) - 1)[0] == jute.OK
     assert raw.create(p, mode=jute.EPHEMERAL, ttl=1000, opcode=jute.CREATE_TTL)[0] == jute.BAD_ARGUMENTS
     assert raw.create(p, mode=jute.PERSISTENT_WITH_TTL, opcode=jute.CREATE2)[0] == jute.BAD_ARGUMENTS
     assert raw.exists(p)[0] == jute.NO_NODE
