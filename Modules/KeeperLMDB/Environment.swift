@@ -179,11 +179,30 @@ public final class Environment: @unchecked Sendable {
     /// Opens (with `.create`: creates) the named database `name` (nil: the unnamed main one).
     /// Handles are valid for the environment's lifetime and shared by all transactions.
     public func openDatabase(_ name: String?, flags: Database.Flags = []) throws -> Database {
-        if configuration.flags.contains(.readOnly) {
-            precondition(!flags.contains(.create), "cannot create a database in a read-only environment")
-            return try read { txn in try txn.openDatabase(name, flags: flags) }
+        precondition(
+            !flags.contains(.create) || !configuration.flags.contains(.readOnly),
+            "cannot create a database in a read-only environment")
+        return try openingDatabases { txn in try txn.openDatabase(name, flags: flags) }
+    }
+
+    /// Runs `body` in a transaction for opening databases whose handles outlive it: the
+    /// write transaction, or on a read-only environment a read transaction that is
+    /// committed (liblmdb closes handles opened in an aborted transaction).
+    public func openingDatabases<R>(_ body: (Transaction) throws -> R) throws -> R {
+        guard configuration.flags.contains(.readOnly) else { return try write(body) }
+        precondition(isOpen, "Environment used after close")
+        lockShared()
+        defer { unlock() }
+        let txn = try ReadTransaction(environment: self)
+        let result: R
+        do {
+            result = try body(txn)
+        } catch {
+            txn.end()
+            throw error
         }
-        return try write { txn in try txn.openDatabase(name, flags: flags) }
+        try txn.commit()
+        return result
     }
 
     /// Flushes the data buffers to disk (`mdb_env_sync`). With `force`, even under

@@ -150,6 +150,12 @@ public final class ReadTransaction: Transaction {
         // mdb_txn_abort returns nothing: ending a read transaction cannot fail.
         mdb_txn_abort(handle)
     }
+
+    /// Ends the transaction keeping the database handles it opened.
+    func commit() throws(LMDBError) {
+        isActive = false
+        try LMDBError.check(mdb_txn_commit(handle), "mdb_txn_commit(read)", environment.path)
+    }
 }
 
 /// The write transaction (or a nested child of it). See `Environment.write`.

@@ -99,7 +99,7 @@ public final class KeeperStore: @unchecked Sendable {
     public init(directory: String, configuration: StoreConfiguration = StoreConfiguration()) throws {
         self.directory = directory
         self.configuration = configuration
-        if mkdir(directory, 0o750) != 0 && errno != EEXIST {
+        if !configuration.readOnly && mkdir(directory, 0o750) != 0 && errno != EEXIST {
             throw StoreError.io(operation: "mkdir", path: directory, errno: errno)
         }
         marker = UnsyncedMarker(directory: directory)
@@ -118,27 +118,43 @@ public final class KeeperStore: @unchecked Sendable {
         case .syncData: flags.insert(.noMetaSync)
         case .syncEachCommit: break
         }
-        let env = try Environment(
-            path: directory,
-            configuration: .init(
-                mapSize: configuration.initialMapSize, maxReaders: configuration.maxReaders, maxDatabases: 8,
-                flags: flags))
+        if configuration.readOnly { flags.insert(.readOnly) }
+        let env: Environment
+        do {
+            env = try Environment(
+                path: directory,
+                configuration: .init(
+                    mapSize: configuration.initialMapSize, maxReaders: configuration.maxReaders, maxDatabases: 8,
+                    flags: flags))
+        } catch {
+            if configuration.readOnly && error.code == ENOENT {
+                throw StoreError.incompatibleFormat(directory: directory, found: "no \(KeeperStore.dataFileName)")
+            }
+            throw error
+        }
         // Reader slots of processes that died holding them would pin old pages forever.
         try env.clearStaleReaders()
         // A store grown past initialMapSize reopens at its current size: liblmdb keeps the
         // larger of the file's and the configured size.
         environment = env
-        dbs = try env.write { txn in
-            Databases(
-                nodes: try txn.openDatabase("nodes", flags: .create),
-                acls: try txn.openDatabase("acls", flags: .create),
-                ephemerals: try txn.openDatabase("ephemerals", flags: [.create, .duplicateSort]),
-                containers: try txn.openDatabase("containers", flags: .create),
-                ttls: try txn.openDatabase("ttls", flags: .create),
-                sessions: try txn.openDatabase("sessions", flags: .create),
-                meta: try txn.openDatabase("meta", flags: .create))
+        do {
+            let create: Database.Flags = configuration.readOnly ? [] : .create
+            dbs = try env.openingDatabases { txn in try KeeperStore.openDatabases(txn, create: create) }
+        } catch let error as LMDBError where error.isNotFound {
+            throw StoreError.incompatibleFormat(directory: directory, found: "no store databases")
         }
         try initializeIfNew()
+    }
+
+    private static func openDatabases(_ txn: Transaction, create: Database.Flags) throws -> Databases {
+        Databases(
+            nodes: try txn.openDatabase("nodes", flags: create),
+            acls: try txn.openDatabase("acls", flags: create),
+            ephemerals: try txn.openDatabase("ephemerals", flags: create.union(.duplicateSort)),
+            containers: try txn.openDatabase("containers", flags: create),
+            ttls: try txn.openDatabase("ttls", flags: create),
+            sessions: try txn.openDatabase("sessions", flags: create),
+            meta: try txn.openDatabase("meta", flags: create))
     }
 
     private func initializeIfNew() throws {
@@ -149,6 +165,9 @@ public final class KeeperStore: @unchecked Sendable {
                 throw StoreError.incompatibleFormat(directory: directory, found: found)
             }
             return
+        }
+        if configuration.readOnly {
+            throw StoreError.incompatibleFormat(directory: directory, found: "no format record")
         }
         let nodeCount = try environment.read { txn in try txn.statistics(dbs.nodes).entries }
         guard nodeCount == 0 else {
@@ -191,7 +210,8 @@ public final class KeeperStore: @unchecked Sendable {
     }
 
     private func write<R>(initializing: Bool, _ body: (WriteBatch) throws -> R) throws -> R {
-        try writeLock.withLock {
+        precondition(!configuration.readOnly, "write on a store opened read-only")
+        return try writeLock.withLock {
             if configuration.durability == .checkpointed && !markerPresent {
                 try marker.create()
                 markerPresent = true
@@ -264,6 +284,7 @@ public final class KeeperStore: @unchecked Sendable {
     /// The checkpoint: flushes every committed batch to disk (`mdb_env_sync`). After it
     /// returns, the store survives an OS crash at `lastAppliedZxid()` or later.
     public func sync() throws {
+        if configuration.readOnly { return }
         try writeLock.withLock {
             try environment.sync(force: true)
             if markerPresent {

@@ -33,6 +33,9 @@ public struct StoreConfiguration: Hashable, Sendable {
     public var maxMapSize: Int
     /// Concurrent read transactions (liblmdb reader slots).
     public var maxReaders: UInt32
+    /// Open without writing anything (`MDB_RDONLY`): for tools that inspect or verify a
+    /// store, even one a running server writes. `write` is then a programmer error.
+    public var readOnly: Bool = false
 
     public init(
         durability: StoreDurability = .checkpointed, maxDataLength: Int = Limits.default.maxBuffer,

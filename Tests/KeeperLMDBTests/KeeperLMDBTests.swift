@@ -13,7 +13,11 @@ final class TemporaryDirectory: Sendable {
         guard made != nil else { throw LMDBError(code: errno, operation: "mkdtemp") }
         path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
     }
-    deinit { try? FileManager.default.removeItem(atPath: path) }  // cleanup of a temp dir only
+    deinit {
+        do { try FileManager.default.removeItem(atPath: path) } catch {
+            print("warning: could not remove temporary directory \(path): \(error)")
+        }
+    }
 }
 
 private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }

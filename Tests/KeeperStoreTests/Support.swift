@@ -13,7 +13,11 @@ final class TemporaryDirectory: Sendable {
         guard made != nil else { throw StoreError.io(operation: "mkdtemp", path: NSTemporaryDirectory(), errno: errno) }
         path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
     }
-    deinit { try? FileManager.default.removeItem(atPath: path) }  // cleanup of a temp dir only
+    deinit {
+        do { try FileManager.default.removeItem(atPath: path) } catch {
+            print("warning: could not remove temporary directory \(path): \(error)")
+        }
+    }
     var store: String { path + "/store" }
 }
 

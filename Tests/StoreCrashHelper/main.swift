@@ -34,6 +34,7 @@ do {
             let data = [UInt8](repeating: UInt8(truncatingIfNeeded: zxid), count: 200)
             return TxnEntry(header: header, txn: .create(CreateTxn(path: "/n\(zxid)", data: data, acl: ACL.openUnsafe, kind: .persistent)))
         }
+        say("begin \(last + 1)")
         let results = try store.apply(entries)
         precondition(results.allSatisfy(\.succeeded), "a create failed")
         last += batchSize
