@@ -60,7 +60,7 @@ public struct Notification: Hashable, Sendable {
 ///
 /// Election notifications may be lost, duplicated or reordered. Every other message travels on
 /// the learner's connection to its leader, which must be FIFO and reliable while it lasts (TCP,
-/// as the ZAB paper assumes, section III); when it breaks, the driver calls
+/// as the ZAB paper assumes of its channels); when it breaks, the driver calls
 /// `ZabCore.peerDisconnected(_:)` before any message of a new connection from that peer.
 public enum Message: Hashable, Sendable {
     /// A FastLeaderElection notification.

@@ -44,8 +44,8 @@ public enum ProposeError: Error, Hashable, Sendable {
 /// same outputs, which is what lets the simulation replay a failing seed exactly.
 ///
 /// Phases (ZAB paper: Junqueira, Reed, Serafini, "Zab: High-performance broadcast for
-/// primary-backup systems", DSN 2011, section IV; ZooKeeper's FastLeaderElection, Leader,
-/// LearnerHandler, Learner):
+/// primary-backup systems", DSN 2011, phases 1 to 3; ZooKeeper's FastLeaderElection, Leader,
+/// LearnerHandler, Learner; the module's KeeperZAB.swift maps each to its sources):
 /// - election: FastLeaderElection votes ordered by (current epoch, last zxid, server id).
 /// - discovery (phase 1): FOLLOWERINFO, LEADERINFO with a new epoch above every accepted epoch
 ///   of a quorum, ACKEPOCH; a leader that finds a quorum member ahead of it abdicates.

@@ -1,7 +1,7 @@
 import KeeperModel
 import KeeperZAB
 
-/// The ZAB properties (Junqueira, Reed, Serafini, DSN 2011, section III), checked on every
+/// The ZAB properties (Junqueira, Reed, Serafini, DSN 2011, the problem statement), checked on every
 /// event of a simulated run. A failure is a string that says what broke, where and when.
 struct Checker {
     /// The one committed history every server's store must be a prefix of.
