@@ -130,7 +130,7 @@ public final class Environment: @unchecked Sendable {
 
     deinit {
         if isOpen { mdb_env_close(handle) }
-        pthread_rwlock_destroy(resizeLock)
+        precondition(pthread_rwlock_destroy(resizeLock) == 0, "Environment freed while a transaction holds it")
         resizeLock.deallocate()
     }
 

@@ -65,7 +65,8 @@ import Darwin
 ///   an `unsynced` marker file (fsynced before the first unsynced commit, removed after
 ///   `sync()`) records the boot id, and opening after another boot with the marker present
 ///   fails with `StoreError.unsyncedAtSystemCrash`: rebuild from a snapshot or a peer.
-///   Purge log segments only up to the zxid of the last `sync()`.
+///   Purge log segments only up to the zxid of the last `sync()`, and call `sync()` before a
+///   clean shutdown (otherwise the marker makes the next boot rebuild the store).
 /// - `.syncData` (`MDB_NOMETASYNC`): an OS crash may undo the last batches, never tears.
 /// - `.syncEachCommit`: every batch is durable when `write` returns.
 ///

@@ -17,7 +17,7 @@ final class Lock: @unchecked Sendable {
     }
 
     deinit {
-        pthread_mutex_destroy(mutex)
+        precondition(pthread_mutex_destroy(mutex) == 0, "Lock freed while held")
         mutex.deallocate()
     }
 

@@ -19,6 +19,7 @@ struct UnsyncedMarker {
         #if os(Linux)
         let fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY)
         guard fd >= 0 else { return nil }
+        // Closing a descriptor opened read-only cannot lose data; its result is not needed.
         defer { _ = close(fd) }
         var buffer = [UInt8](repeating: 0, count: 64)
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -36,6 +37,7 @@ struct UnsyncedMarker {
             if errno == ENOENT { return nil }
             throw .io(operation: "open", path: path, errno: errno)
         }
+        // Closing a descriptor opened read-only cannot lose data; its result is not needed.
         defer { _ = close(fd) }
         var buffer = [UInt8](repeating: 0, count: 128)
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -52,12 +54,12 @@ struct UnsyncedMarker {
         let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n != bytes.count {
             let e = errno
-            _ = close(fd)
+            _ = close(fd)  // the write error is the one to report
             throw .io(operation: "write", path: path, errno: e)
         }
         if fsync(fd) != 0 {
             let e = errno
-            _ = close(fd)
+            _ = close(fd)  // the fsync error is the one to report
             throw .io(operation: "fsync", path: path, errno: e)
         }
         if close(fd) != 0 { throw .io(operation: "close", path: path, errno: errno) }
@@ -73,6 +75,8 @@ struct UnsyncedMarker {
     func syncDirectory() throws(StoreError) {
         let fd = open(directory, O_RDONLY)
         if fd < 0 { throw .io(operation: "open", path: directory, errno: errno) }
+        // The fsync below is what matters; closing the read-only directory descriptor
+        // cannot lose data.
         defer { _ = close(fd) }
         if fsync(fd) != 0 { throw .io(operation: "fsync", path: directory, errno: errno) }
     }
