@@ -35,7 +35,9 @@ public final class SimulatedLogFileSystem: LogFileSystem, @unchecked Sendable {
     let lock: LogMutex
     let syncGate: LogCondition
     var holdingSyncs = false
-    var heldSyncs = 0
+    /// Syncs parked so far, and how many of them were let through (tickets, in order).
+    var syncArrivals = 0
+    var syncsReleasedThrough = 0
     var entries: [String: Inode] = [:]
     var durableEntries: [String: Inode] = [:]
     var directories: Set<String> = []
@@ -60,10 +62,18 @@ public final class SimulatedLogFileSystem: LogFileSystem, @unchecked Sendable {
     /// `releaseSyncs()`: tests use it to crash at a precise moment or to build a batch.
     public func holdSyncs() { lock.withLock { holdingSyncs = true } }
 
-    /// Returns once a `syncData` call is parked by `holdSyncs()`.
+    /// Returns once a `syncData` call is parked by `holdSyncs()` and not yet let through.
     public func waitForHeldSync() {
         lock.withLock {
-            while heldSyncs == 0 { syncGate.wait() }
+            while syncArrivals <= syncsReleasedThrough { syncGate.wait() }
+        }
+    }
+
+    /// Lets the parked syncs proceed; later ones still park.
+    public func releaseHeldSync() {
+        lock.withLock {
+            syncsReleasedThrough = syncArrivals
+            syncGate.broadcast()
         }
     }
 
@@ -71,6 +81,7 @@ public final class SimulatedLogFileSystem: LogFileSystem, @unchecked Sendable {
     public func releaseSyncs() {
         lock.withLock {
             holdingSyncs = false
+            syncsReleasedThrough = syncArrivals
             syncGate.broadcast()
         }
     }
@@ -337,10 +348,10 @@ final class SimulatedFile: LogFile, @unchecked Sendable {
         try fileSystem.lock.withLock { () throws(KeeperLogError) in
             try alive("fdatasync")
             if fileSystem.holdingSyncs {
-                fileSystem.heldSyncs += 1
+                fileSystem.syncArrivals += 1
+                let ticket = fileSystem.syncArrivals
                 fileSystem.syncGate.broadcast()
-                while fileSystem.holdingSyncs { fileSystem.syncGate.wait() }
-                fileSystem.heldSyncs -= 1
+                while fileSystem.holdingSyncs && ticket > fileSystem.syncsReleasedThrough { fileSystem.syncGate.wait() }
                 try alive("fdatasync")
             }
             do throws(KeeperLogError) {

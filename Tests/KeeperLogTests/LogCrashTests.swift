@@ -65,8 +65,7 @@ struct LogCrashTests {
                 try log.append(zxid: zxid(9), payload: payload(9))
                 for _ in 0..<heldSync {
                     fileSystem.waitForHeldSync()
-                    fileSystem.releaseSyncs()
-                    fileSystem.holdSyncs()
+                    fileSystem.releaseHeldSync()
                 }
                 fileSystem.waitForHeldSync()
                 fileSystem.crash(persistingUnsyncedBytes: persisted)
