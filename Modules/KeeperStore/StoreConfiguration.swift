@@ -24,9 +24,10 @@ public struct StoreConfiguration: Hashable, Sendable {
     /// The largest znode data accepted (`jute.maxbuffer`); larger data is refused with
     /// `.badArguments`.
     public var maxDataLength: Int
-    /// The map size the store opens with: address space, not memory or disk (the file
-    /// grows as data is written). Large by default, because growing the map waits until no
-    /// read transaction of the process is open.
+    /// The map size the store opens with: address space, not memory or disk (liblmdb maps
+    /// the file shared and read-only, and the file grows only as data is written). Large by
+    /// default (16 GiB), because growing the map waits until no read transaction of the
+    /// process is open.
     public var initialMapSize: Int
     /// The map size the store may grow to when it fills (doubling each time); past it,
     /// `StoreError.mapFull`.
@@ -39,7 +40,7 @@ public struct StoreConfiguration: Hashable, Sendable {
 
     public init(
         durability: StoreDurability = .checkpointed, maxDataLength: Int = Limits.default.maxBuffer,
-        initialMapSize: Int = 1 << 30, maxMapSize: Int = 1 << 40, maxReaders: UInt32 = 256
+        initialMapSize: Int = 16 << 30, maxMapSize: Int = 1 << 40, maxReaders: UInt32 = 256
     ) {
         self.durability = durability
         self.maxDataLength = maxDataLength
