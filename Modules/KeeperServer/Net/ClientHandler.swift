@@ -130,6 +130,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         let whitelist = server.config.fourLetterWords
         if whitelist.contains(word) {
             if word == "srst" { server.stats.reset() }
+            if word == "crst" { for e in server.registry.all() { e.resetStats() } }
         }
         let text = server.report().answer(word, whitelist: whitelist)
         var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
@@ -235,13 +236,26 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         do {
             request = try Request.decode(type: header.type, from: &reader)
         } catch {
-            if case .unknownType = error.reason {
-                // ZooKeeper's UnimplementedRequestProcessor: answer, keep the connection.
-                enqueueReady(header.xid, error: .unimplemented)
+            server.logger.debug("undecodable request from \(remoteHost): \(error)")
+            var unknown = false
+            if case .unknownType = error.reason { unknown = true }
+            guard let op = OpCode(rawValue: header.type), !unknown else {
+                // ZooKeeper 3.8 answers an unknown type with Unimplemented (zxid -1) and closes.
+                var buffer = ByteBuffer()
+                buffer.writeReply(ReplyHeader(xid: header.xid, zxid: Zxid(-1), err: .unimplemented))
+                queue.append(Item(xid: header.xid, work: .ready(buffer), closeAfter: true))
+                phase = .closing
                 pump()
                 return
             }
-            protocolError("bad \(OpCode(rawValue: header.type).map { "\($0)" } ?? "request") record: \(error)", context: context)
+            // A record that does not decode: MarshallingError, and the connection stays. A write
+            // still becomes an error txn, consuming a zxid, as in ZooKeeper.
+            if op.isWrite && op != .reconfig && op != .createSession && op != .closeSession {
+                submit(.malformed(op), xid: header.xid, ctx: RequestContext(session: session, cxid: header.xid, authIds: authIds))
+            } else {
+                enqueueReady(header.xid, error: .marshallingError)
+            }
+            pump()
             return
         }
         dispatch(request, xid: header.xid, session: session, context: context)
@@ -289,9 +303,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
                 case .setData(let r): ops.append(.setData(path: r.path, data: data(r.data), version: r.version))
                 case .check(let r): ops.append(.check(path: r.path, version: r.version))
                 case .getChildren, .getData:
-                    // A read inside a write multi: ZooKeeper refuses the whole request.
-                    enqueueReady(xid, error: .badArguments)
-                    return
+                    preconditionFailure("MultiRequest decodes only write ops for opcode multi")
                 }
             }
             submit(.multi(ops), xid: xid, ctx: ctx)
@@ -326,7 +338,8 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .auth(let packet):
             guard let ids = Authentication.authenticate(
-                scheme: packet.scheme, auth: packet.auth ?? [], superDigest: server.config.superDigest)
+                scheme: packet.scheme, auth: packet.auth ?? [], superDigest: server.config.superDigest,
+                remoteAddress: remoteHost)
             else {
                 server.stats.authFailure()
                 server.logger.info("authentication failed for scheme \(packet.scheme) from \(remoteHost)")

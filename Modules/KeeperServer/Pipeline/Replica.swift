@@ -337,6 +337,8 @@ public final class Replica: @unchecked Sendable {
 struct ViewTree: CommittedTree {
     let view: StoreView
     func record(_ path: String) -> NodeRecord? {
+        // No node can have an invalid path (the store would normalise "//a" to "/a").
+        guard ZNodePath.isValid(path) else { return nil }
         do {
             guard let acl = try view.acl(at: path), let creates = try view.childCreateCount(of: path) else { return nil }
             return NodeRecord(stat: acl.stat, childCreates: creates, acl: acl.acl)
