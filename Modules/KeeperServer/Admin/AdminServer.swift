@@ -61,7 +61,8 @@ final class AdminHandler: ChannelInboundHandler {
         }
         let name = String(path.dropFirst(prefix.count))
         guard let json = Self.command(name, server: server) else {
-            return (.notFound, "application/json", JSON.object([("command", .string(name)), ("error", .string("Unknown command: \(name)"))]).text)
+            // ZooKeeper answers an unknown command with 200 and the error in the body.
+            return (.ok, "application/json", JSON.object([("command", .string(name)), ("error", .string("Unknown command: \(name)"))]).text)
         }
         return (.ok, "application/json", json.text)
     }
