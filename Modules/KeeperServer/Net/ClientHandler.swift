@@ -19,6 +19,8 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         case connecting
         case open(SessionID, timeout: Int32)
         case closing
+        /// Over maxClientCnxns: nothing is answered.
+        case refused
     }
 
     enum Work {
@@ -72,7 +74,10 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard server.registry.add(e, limit: server.config.maxClientCnxns) else {
             server.stats.connectionRefused()
             server.logger.info("too many connections from \(remoteHost) (maxClientCnxns=\(server.config.maxClientCnxns))")
-            context.close(promise: nil)
+            // Closed once what the client already sent is read (closing with unread bytes
+            // would reset the connection instead of ending it), or shortly if it sends nothing.
+            phase = .refused
+            context.eventLoop.scheduleTask(in: .milliseconds(100)) { context.close(promise: nil) }
             return
         }
         entry = e
@@ -80,6 +85,10 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if case .refused = phase {
+            self.context = nil
+            return
+        }
         server.registry.remove(id)
         server.watches.removeAll(of: id)
         let unanswered = queue[head...].filter(\.countsAsOutstanding).count
@@ -102,6 +111,10 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .refused = phase {
+            context.close(promise: nil)
+            return
+        }
         switch unwrapInboundIn(data) {
         case .fourLetterWord(let word, _):
             answer(fourLetterWord: word.description, context: context)
@@ -112,7 +125,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .handshake: handshake(frame, context: context)
             case .connecting: protocolError("request before the handshake completed", context: context)
             case .open(let session, let timeout): request(frame, session: session, timeout: timeout, context: context)
-            case .closing: break
+            case .closing, .refused: break
             }
         }
     }
