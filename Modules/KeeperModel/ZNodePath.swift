@@ -22,6 +22,16 @@ public enum ZNodePath {
         try validateScalars(Array(isSequential ? (path + "1").unicodeScalars : path.unicodeScalars), original: path)
     }
 
+    /// Whether `path` passes `validate`.
+    public static func isValid(_ path: String) -> Bool {
+        do {
+            try validate(path)
+            return true
+        } catch {
+            return false
+        }
+    }
+
     static func validateScalars(_ chars: [Unicode.Scalar], original: String) throws(Invalid) {
         if chars.isEmpty { throw Invalid(path: original, message: "Path length must be > 0") }
         if chars[0] != "/" { throw Invalid(path: original, message: "Path must start with / character") }
@@ -50,9 +60,12 @@ public enum ZNodePath {
                     throw invalid("relative paths not allowed @\(i)")
                 }
             } else if (v > 0 && v <= 0x1f) || (v >= 0x7f && v <= 0x9f) || (v >= 0xd800 && v <= 0xf8ff)
-                || (v >= 0xfff0 && v <= 0xffff)
+                || (v >= 0xfff0 && v <= 0xffff) || v > 0xffff
             {
-                throw invalid("invalid character @\(i)")
+                // Java sees a character outside the BMP as a surrogate pair (U+D800...), which
+                // ZooKeeper refuses; the index is in UTF-16 units, as Java counts it.
+                let utf16Index = chars[..<i].reduce(0) { $0 + ($1.value > 0xffff ? 2 : 1) }
+                throw invalid("invalid character @\(utf16Index)")
             }
         }
     }

@@ -2,7 +2,7 @@ import Testing
 import KeeperModel
 
 @Suite struct ZNodePathTests {
-    @Test(arguments: ["/", "/a", "/a/b", "/a.b", "/..a", "/a/...", "/zookeeper", "/ü"])
+    @Test(arguments: ["/", "/a", "/a/b", "/a.b", "/..a", "/a/...", "/zookeeper", "/ü", "/\u{d7ff}"])
     func validPaths(_ path: String) throws {
         try ZNodePath.validate(path)
     }
@@ -17,6 +17,8 @@ import KeeperModel
         ("/a\u{0}b", "Invalid path string \"/a\u{0}b\" caused by null character not allowed @2"),
         ("/a\u{1}", "Invalid path string \"/a\u{1}\" caused by invalid character @2"),
         ("/\u{fff5}", "Invalid path string \"/\u{fff5}\" caused by invalid character @1"),
+        // Outside the BMP Java sees a surrogate pair, which ZooKeeper refuses.
+        ("/a\u{1F600}", "Invalid path string \"/a\u{1F600}\" caused by invalid character @2"),
     ])
     func invalidPaths(_ path: String, _ message: String) {
         #expect(throws: ZNodePath.Invalid(path: path, message: message)) { try ZNodePath.validate(path) }

@@ -61,7 +61,8 @@ final class AdminHandler: ChannelInboundHandler {
         }
         let name = String(path.dropFirst(prefix.count))
         guard let json = Self.command(name, server: server) else {
-            return (.notFound, "application/json", JSON.object([("command", .string(name)), ("error", .string("Unknown command: \(name)"))]).text)
+            // ZooKeeper answers an unknown command with 200 and the error in the body.
+            return (.ok, "application/json", JSON.object([("command", .string(name)), ("error", .string("Unknown command: \(name)"))]).text)
         }
         return (.ok, "application/json", json.text)
     }
@@ -111,6 +112,20 @@ final class AdminHandler: ChannelInboundHandler {
             ])
         case "envi", "environment":
             return done("environment", report.environment.map { ($0.0, .string($0.1)) })
+        case "srst", "stat_reset":
+            server.stats.reset()
+            return done("stat_reset", [])
+        case "crst", "connection_stat_reset":
+            for e in server.registry.all() { e.resetStats() }
+            return done("connection_stat_reset", [])
+        case "wchc", "watches":
+            return done("watches", [("session_id_to_watched_paths", .object(report.watchesByConnection.map { w, paths in
+                (String(report.sessionOfWatcher[w]?.rawValue ?? 0), .array(paths.map { .string($0) }))
+            }))])
+        case "wchp", "watches_by_path":
+            return done("watches_by_path", [("path_to_session_ids", .object(report.watchesByPath.map { path, ws in
+                (path, .array(ws.map { .int(report.sessionOfWatcher[$0]?.rawValue ?? 0) }))
+            }))])
         case "is_read_only", "isro":
             return done("is_read_only", [("read_only", .bool(false))])
         default:

@@ -29,7 +29,7 @@ public struct ServerReport: Sendable {
     public var nodeCount: Int
     public var ephemeralsBySession: [SessionID: [String]]
     public var sessionExpiry: [(session: SessionID, expiresAtMillis: Int64)]
-    public var watches: (watchers: Int, paths: Int, watches: Int)
+    public var watches: (watchers: Int, paths: Int, watches: Int, total: Int)
     public var watchesByPath: [String: [WatcherID]]
     public var watchesByConnection: [WatcherID: [String]]
     public var sessionOfWatcher: [WatcherID: SessionID]
@@ -115,7 +115,7 @@ public struct ServerReport: Sendable {
             ("zk_global_sessions", String(sessionExpiry.count)),
             ("zk_packets_sent", String(stats.sent)),
             ("zk_packets_received", String(stats.received)),
-            ("zk_watch_count", String(watches.watches)),
+            ("zk_watch_count", String(watches.total)),
             ("zk_auth_failed_count", String(stats.authFailed)),
             ("zk_min_latency", String(stats.minLatency)),
             ("zk_max_latency", String(stats.maxLatency)),

@@ -12,16 +12,33 @@ public enum Authentication {
 
     /// The ids an auth packet adds to a connection, or nil when the scheme is unknown or the
     /// credentials are refused (ZooKeeper answers AuthFailed and closes the connection).
-    public static func authenticate(scheme: String, auth: [UInt8], superDigest: String?) -> [Id]? {
+    public static func authenticate(scheme: String, auth: [UInt8], superDigest: String?, remoteAddress: String) -> [Id]? {
         switch scheme {
         case "digest":
-            guard let text = String(validating: auth, as: UTF8.self), text.contains(":") else { return nil }
+            // ZooKeeper hashes whatever it is given: "nocolon" authenticates as user "nocolon".
+            guard let text = String(validating: auth, as: UTF8.self) else { return nil }
             let id = digest(text)
             var ids = [Id(scheme: "digest", id: id)]
             if let superDigest, id == superDigest { ids.append(Id(scheme: "super", id: "")) }
             return ids
+        case "ip":
+            // The IP provider ignores the bytes and vouches for the connection's address.
+            return [Id(scheme: "ip", id: remoteAddress)]
         default:
             return nil
+        }
+    }
+
+    /// The user name whoAmI reports for an id (the digest scheme's user, before the colon).
+    public static func userName(of id: Id) -> String {
+        id.scheme == "digest" ? String(id.id.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0]) : id.id
+    }
+
+    /// What getACL shows a client without ADMIN permission: digest hashes replaced by "x".
+    public static func redacted(_ acl: [ACL]) -> [ACL] {
+        acl.map { entry in
+            guard entry.id.scheme == "digest" else { return entry }
+            return ACL(perms: entry.perms, id: Id(scheme: "digest", id: userName(of: entry.id) + ":x"))
         }
     }
 

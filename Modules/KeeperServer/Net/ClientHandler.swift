@@ -19,6 +19,8 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         case connecting
         case open(SessionID, timeout: Int32)
         case closing
+        /// Over maxClientCnxns: nothing is answered.
+        case refused
     }
 
     enum Work {
@@ -72,7 +74,10 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard server.registry.add(e, limit: server.config.maxClientCnxns) else {
             server.stats.connectionRefused()
             server.logger.info("too many connections from \(remoteHost) (maxClientCnxns=\(server.config.maxClientCnxns))")
-            context.close(promise: nil)
+            // Closed once what the client already sent is read (closing with unread bytes
+            // would reset the connection instead of ending it), or shortly if it sends nothing.
+            phase = .refused
+            context.eventLoop.scheduleTask(in: .milliseconds(100)) { context.close(promise: nil) }
             return
         }
         entry = e
@@ -80,6 +85,10 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if case .refused = phase {
+            self.context = nil
+            return
+        }
         server.registry.remove(id)
         server.watches.removeAll(of: id)
         let unanswered = queue[head...].filter(\.countsAsOutstanding).count
@@ -102,6 +111,10 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .refused = phase {
+            context.close(promise: nil)
+            return
+        }
         switch unwrapInboundIn(data) {
         case .fourLetterWord(let word, _):
             answer(fourLetterWord: word.description, context: context)
@@ -112,7 +125,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .handshake: handshake(frame, context: context)
             case .connecting: protocolError("request before the handshake completed", context: context)
             case .open(let session, let timeout): request(frame, session: session, timeout: timeout, context: context)
-            case .closing: break
+            case .closing, .refused: break
             }
         }
     }
@@ -130,6 +143,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         let whitelist = server.config.fourLetterWords
         if whitelist.contains(word) {
             if word == "srst" { server.stats.reset() }
+            if word == "crst" { for e in server.registry.all() { e.resetStats() } }
         }
         let text = server.report().answer(word, whitelist: whitelist)
         var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
@@ -235,13 +249,26 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         do {
             request = try Request.decode(type: header.type, from: &reader)
         } catch {
-            if case .unknownType = error.reason {
-                // ZooKeeper's UnimplementedRequestProcessor: answer, keep the connection.
-                enqueueReady(header.xid, error: .unimplemented)
+            server.logger.debug("undecodable request from \(remoteHost): \(error)")
+            var unknown = false
+            if case .unknownType = error.reason { unknown = true }
+            guard let op = OpCode(rawValue: header.type), !unknown else {
+                // ZooKeeper 3.8 answers an unknown type with Unimplemented (zxid -1) and closes.
+                var buffer = ByteBuffer()
+                buffer.writeReply(ReplyHeader(xid: header.xid, zxid: Zxid(-1), err: .unimplemented))
+                queue.append(Item(xid: header.xid, work: .ready(buffer), closeAfter: true))
+                phase = .closing
                 pump()
                 return
             }
-            protocolError("bad \(OpCode(rawValue: header.type).map { "\($0)" } ?? "request") record: \(error)", context: context)
+            // A record that does not decode: MarshallingError, and the connection stays. A write
+            // still becomes an error txn, consuming a zxid, as in ZooKeeper.
+            if op.isWrite && op != .reconfig && op != .createSession && op != .closeSession {
+                submit(.malformed(op), xid: header.xid, ctx: RequestContext(session: session, cxid: header.xid, authIds: authIds))
+            } else {
+                enqueueReady(header.xid, error: .marshallingError)
+            }
+            pump()
             return
         }
         dispatch(request, xid: header.xid, session: session, context: context)
@@ -289,9 +316,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
                 case .setData(let r): ops.append(.setData(path: r.path, data: data(r.data), version: r.version))
                 case .check(let r): ops.append(.check(path: r.path, version: r.version))
                 case .getChildren, .getData:
-                    // A read inside a write multi: ZooKeeper refuses the whole request.
-                    enqueueReady(xid, error: .badArguments)
-                    return
+                    preconditionFailure("MultiRequest decodes only write ops for opcode multi")
                 }
             }
             submit(.multi(ops), xid: xid, ctx: ctx)
@@ -326,7 +351,8 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .auth(let packet):
             guard let ids = Authentication.authenticate(
-                scheme: packet.scheme, auth: packet.auth ?? [], superDigest: server.config.superDigest)
+                scheme: packet.scheme, auth: packet.auth ?? [], superDigest: server.config.superDigest,
+                remoteAddress: remoteHost)
             else {
                 server.stats.authFailure()
                 server.logger.info("authentication failed for scheme \(packet.scheme) from \(remoteHost)")

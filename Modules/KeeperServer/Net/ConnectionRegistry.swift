@@ -28,6 +28,12 @@ final class ConnectionEntry: Sendable {
     let sent = Atomic<Int64>(0)
     let queued = Atomic<Int>(0)
 
+    /// `crst`: resets the connection's counters.
+    func resetStats() {
+        received.store(0, ordering: .relaxed)
+        sent.store(0, ordering: .relaxed)
+    }
+
     init(
         id: WatcherID, remote: String, remoteHost: String, eventLoop: any EventLoop, established: Int64,
         wake: @escaping @Sendable () -> Void, close: @escaping @Sendable () -> Void

@@ -37,6 +37,8 @@ final class KeeperLogAdapter: ReplicaLog, Sendable {
 
     var lastZxid: Zxid { log.lastAppendedZxid }
 
+    var oldestZxid: Zxid { log.segments().first?.previousZxid ?? log.lastAppendedZxid }
+
     func forEach(after zxid: Zxid, _ body: (Zxid, [UInt8]) throws -> Void) throws {
         guard let next = zxid.next else { return }
         let reader = log.read(from: next)

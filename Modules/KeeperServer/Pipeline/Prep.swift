@@ -46,6 +46,8 @@ public struct Prep: Sendable {
         _ request: WriteRequest, context: RequestContext, zxid: Int64, time: Int64, tree: some CommittedTree
     ) -> Txn {
         switch request {
+        case .malformed:
+            return .error(.marshallingError)
         case .multi(let ops):
             return prepareMulti(ops, context: context, zxid: zxid, time: time, tree: tree)
         default:
@@ -79,7 +81,7 @@ public struct Prep: Sendable {
                     outstanding = saved
                     outstandingOrder.removeSubrange(savedOrderCount...)
                 }
-            case .setACL, .multi, .createSession, .closeSession:
+            case .setACL, .multi, .createSession, .closeSession, .malformed:
                 // Not allowed inside a multi (ZooKeeper's MultiOperationRecord refuses them).
                 failed = true
                 txns.append(.error(.badArguments))
@@ -191,7 +193,8 @@ public struct Prep: Sendable {
             }
 
         case .delete(let opCode, let path, let version):
-            try Self.validate(path)
+            // ZooKeeper 3.8 does not run PathUtils here: a malformed path is a node that does
+            // not exist (NoNode), unless it has no slash or a NUL.
             guard let parent = Self.parentPath(path), !Self.specialPaths.contains(path) else { throw .badArguments }
             var parentRecord = try record(parent, tree)
             try Self.check(parentRecord.acl, .delete, context)
@@ -257,8 +260,8 @@ public struct Prep: Sendable {
             }
             return .closeSession(CloseSessionTxn(paths2Delete: sorted))
 
-        case .multi:
-            preconditionFailure("multi is prepared by prepareMulti")
+        case .multi, .malformed:
+            preconditionFailure("\(request.opCode) is prepared by prepare(_:context:zxid:time:tree:)")
         }
     }
 }

@@ -10,6 +10,13 @@ enum Reads {
         _ request: Request, xid: Int32, watcher: WatcherID, authIds: [Id], session: SessionID, server: ServerContext,
         registered: () -> Void
     ) throws -> ByteBuffer {
+        let request = rootingEmptyPaths(request)
+        if let path = readPath(request), !ZNodePath.isValid(path) {
+            // Reads never validate in ZooKeeper: a malformed path is a node that does not exist.
+            var reply = ByteBuffer()
+            reply.writeReply(ReplyHeader(xid: xid, zxid: try server.replica.committedZxid, err: .noNode))
+            return reply
+        }
         var out = ByteBuffer()
         func fail(_ code: KeeperErrorCode, _ zxid: Zxid) -> ByteBuffer {
             out.writeReply(ReplyHeader(xid: xid, zxid: zxid, err: code))
@@ -25,6 +32,7 @@ enum Reads {
             return out
 
         case .exists(let r):
+            if r.path.utf8.contains(0) { return fail(.badArguments, try server.replica.committedZxid) }
             return try withWatch(r.watch, watcher: watcher, server: server, registered: registered) { view, zxid in
                 guard let stat = try view.stat(at: r.path) else {
                     // exists on a missing node still leaves a watch for its creation.
@@ -63,10 +71,10 @@ enum Reads {
             return try server.store.read { view in
                 let zxid = try view.lastAppliedZxid()
                 guard let acl = try view.acl(at: r.path) else { return fail(.noNode, zxid) }
-                guard Authentication.allows(acl.acl, .read, authIds: authIds)
-                    || Authentication.allows(acl.acl, .admin, authIds: authIds)
-                else { return fail(.noAuth, zxid) }
-                out.writeReply(ReplyHeader(xid: xid, zxid: zxid, err: .ok), .getACL(GetACLResponse(acl: acl.acl, stat: acl.stat)))
+                let admin = Authentication.allows(acl.acl, .admin, authIds: authIds)
+                guard admin || Authentication.allows(acl.acl, .read, authIds: authIds) else { return fail(.noAuth, zxid) }
+                let shown = admin ? acl.acl : Authentication.redacted(acl.acl)
+                out.writeReply(ReplyHeader(xid: xid, zxid: zxid, err: .ok), .getACL(GetACLResponse(acl: shown, stat: acl.stat)))
                 return out
             }
 
@@ -100,7 +108,10 @@ enum Reads {
             var remove = false
             if case .removeWatches = request { remove = true }
             let zxid = try server.replica.committedZxid
-            guard let type = WatcherType(rawValue: r.type) else { return fail(.badArguments, zxid) }
+            // ZooKeeper 3.8 knows only Children (1), Data (2) and Any (3) here.
+            guard let type = WatcherType(rawValue: r.type), type == .children || type == .data || type == .any else {
+                return fail(.marshallingError, zxid)
+            }
             let had = server.watches.watches(r.path, type: type, watcher: watcher, remove: remove)
             return had ? { out.writeReply(ReplyHeader(xid: xid, zxid: zxid, err: .ok)); return out }() : fail(.noWatcher, zxid)
 
@@ -108,7 +119,7 @@ enum Reads {
             return try setWatches(w, xid: xid, watcher: watcher, server: server, registered: registered)
 
         case .whoAmI:
-            let infos = authIds.map { ClientInfo(authScheme: $0.scheme, user: $0.id) }
+            let infos = authIds.filter { $0.scheme != "super" }.map { ClientInfo(authScheme: $0.scheme, user: Authentication.userName(of: $0)) }
             out.writeReply(ReplyHeader(xid: xid, zxid: try server.replica.committedZxid, err: .ok), .whoAmI(WhoAmIResponse(clientInfo: infos)))
             return out
 
@@ -147,6 +158,28 @@ enum Reads {
         case .create, .create2, .createContainer, .createTTL, .delete, .setData, .setACL, .check, .multi, .sync,
             .reconfig, .auth, .sasl, .closeSession, .createSession:
             preconditionFailure("\(request.opCode) is not a read")
+        }
+    }
+
+    /// The path a read looks up, for the reads that answer NoNode on a malformed path.
+    static func readPath(_ request: Request) -> String? {
+        switch request {
+        case .getData(let r), .getChildren(let r), .getChildren2(let r): return r.path
+        case .exists(let r): return r.path.utf8.contains(0) ? nil : r.path
+        case .getACL(let r), .getAllChildrenNumber(let r): return r.path
+        default: return nil
+        }
+    }
+
+    /// ZooKeeper keys the root as "" internally, so reads of "" are reads of "/".
+    static func rootingEmptyPaths(_ request: Request) -> Request {
+        switch request {
+        case .exists(let r) where r.path.isEmpty: return .exists(PathWatchRequest(path: "/", watch: r.watch))
+        case .getData(let r) where r.path.isEmpty: return .getData(PathWatchRequest(path: "/", watch: r.watch))
+        case .getChildren(let r) where r.path.isEmpty: return .getChildren(PathWatchRequest(path: "/", watch: r.watch))
+        case .getChildren2(let r) where r.path.isEmpty: return .getChildren2(PathWatchRequest(path: "/", watch: r.watch))
+        case .getACL(let r) where r.path.isEmpty: return .getACL(PathRecord(path: "/"))
+        default: return request
         }
     }
 

@@ -17,6 +17,9 @@ public protocol ReplicaLog: AnyObject, Sendable {
     func start(onDurable: @escaping @Sendable (Zxid) -> Void, onFailure: @escaping @Sendable (any Error) -> Void) throws
     /// The newest zxid in the log (durable after open), or zero.
     var lastZxid: Zxid { get }
+    /// The zxid just before the oldest record the log still holds (zero when nothing was
+    /// purged): a store behind it cannot be brought up to date from this log.
+    var oldestZxid: Zxid { get }
     /// Every record after `zxid`, in order, for recovery.
     func forEach(after zxid: Zxid, _ body: (Zxid, [UInt8]) throws -> Void) throws
     func close() throws
@@ -57,6 +60,8 @@ public final class Replica: @unchecked Sendable {
     private var pendingHead = 0
     private var barriers: [(after: Zxid, done: @Sendable () -> Void)] = []
     private var failed: KeeperErrorCode?
+    private let checkpointInterval: Int
+    private var sinceCheckpoint = 0
     private let published = Mutex<(sessions: [(session: SessionID, expiresAtMillis: Int64)], inFlight: Int)>(([], 0))
     /// Sessions whose closeSession committed: the server closes their connections.
     let onSessionClosed: @Sendable (SessionID) -> Void
@@ -71,6 +76,8 @@ public final class Replica: @unchecked Sendable {
         public var serverID: Int
         public var prep: Prep.Options
         public var maxBuffer: Int
+        /// Txns between store checkpoints (`snapCount`): the store is synced to disk this often.
+        public var checkpointInterval: Int = 100_000
         public init(tickTime: Int, serverID: Int, prep: Prep.Options, maxBuffer: Int) {
             self.tickTime = tickTime
             self.serverID = serverID
@@ -97,10 +104,16 @@ public final class Replica: @unchecked Sendable {
         self.monotonicMillis = monotonicMillis
         self.onSessionClosed = onSessionClosed
         self.maxBuffer = options.maxBuffer
+        self.checkpointInterval = options.checkpointInterval
         self.prep = Prep(options: options.prep)
         self.sessions = SessionTracker(tickTime: options.tickTime, serverID: options.serverID, wallClockMillis: wallClock())
 
         var applied = try store.read { try $0.lastAppliedZxid() }
+        guard applied >= log.oldestZxid else {
+            throw ServerStartError(
+                message: "the store is at zxid \(applied) but the log starts after \(log.oldestZxid): "
+                    + "the records in between were purged; restore this data directory from a backup or a peer")
+        }
         var replay: [TxnEntry] = []
         try log.forEach(after: applied) { zxid, payload in
             var buffer = ByteBuffer()
@@ -235,6 +248,16 @@ public final class Replica: @unchecked Sendable {
         }
         lastCommitted = results.last?.zxid ?? lastCommitted
         prep.applied(upTo: lastCommitted.rawValue)
+        sinceCheckpoint += results.count
+        if sinceCheckpoint >= checkpointInterval {
+            // The store commits without syncing (the log is the source of truth); a checkpoint
+            // bounds what an OS crash can take from it.
+            sinceCheckpoint = 0
+            do { try store.sync() } catch {
+                fail(because: error)
+                return
+            }
+        }
         let now = monotonicMillis()
         for (proposal, result) in zip(batch, results) {
             switch proposal.entry.txn {
@@ -337,6 +360,8 @@ public final class Replica: @unchecked Sendable {
 struct ViewTree: CommittedTree {
     let view: StoreView
     func record(_ path: String) -> NodeRecord? {
+        // No node can have an invalid path (the store would normalise "//a" to "/a").
+        guard ZNodePath.isValid(path) else { return nil }
         do {
             guard let acl = try view.acl(at: path), let creates = try view.childCreateCount(of: path) else { return nil }
             return NodeRecord(stat: acl.stat, childCreates: creates, acl: acl.acl)

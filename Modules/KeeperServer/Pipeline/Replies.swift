@@ -39,8 +39,9 @@ enum Replies {
     static func multiResult(_ r: TxnResult) -> MultiResult {
         if r.error != .ok || r.type == .error { return .error(r.error) }
         switch r.type {
-        case .create: return .create(path: r.path ?? "")
-        case .create2, .createContainer, .createTTL: return .create2(path: r.path ?? "", stat: r.stat ?? Stat())
+        // ZooKeeper 3.8 answers a create2 op inside a multi with a plain create result.
+        case .create, .create2: return .create(path: r.path ?? "")
+        case .createContainer, .createTTL: return .create2(path: r.path ?? "", stat: r.stat ?? Stat())
         case .delete, .deleteContainer: return .delete
         case .setData: return .setData(r.stat ?? Stat())
         case .check: return .check

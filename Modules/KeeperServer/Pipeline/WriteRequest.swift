@@ -16,6 +16,9 @@ public indirect enum WriteRequest: Hashable, Sendable {
     case multi([WriteRequest])
     case createSession(timeout: Int32)
     case closeSession
+    /// A write whose record could not be decoded: ZooKeeper still logs an error txn
+    /// (MarshallingError) for it, consuming a zxid.
+    case malformed(OpCode)
 
     public var opCode: OpCode {
         switch self {
@@ -27,6 +30,7 @@ public indirect enum WriteRequest: Hashable, Sendable {
         case .multi: .multi
         case .createSession: .createSession
         case .closeSession: .closeSession
+        case .malformed(let op): op
         }
     }
 }

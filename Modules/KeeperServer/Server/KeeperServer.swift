@@ -35,9 +35,7 @@ public final class KeeperServer: Sendable {
         try Self.makeDirectory(config.dataDir)
         try Self.makeDirectory(config.effectiveDataLogDir)
         let databaseID = try DatabaseIdentity.load(orCreateIn: config.dataDir)
-        store = try KeeperStore(
-            directory: config.dataDir + "/store",
-            configuration: StoreConfiguration(durability: .checkpointed, maxDataLength: config.juteMaxBuffer))
+        store = try Self.openStore(config, logger: logger)
         log = try KeeperLogAdapter(
             configuration: LogConfiguration(
                 directory: config.effectiveDataLogDir + "/log", databaseID: databaseID,
@@ -56,8 +54,12 @@ public final class KeeperServer: Sendable {
         prepOptions.maxDataLength = config.juteMaxBuffer
         let replica = try Replica(
             loop: replicaGroup.next(), store: store, log: log, watches: watches,
-            options: Replica.Options(
-                tickTime: config.tickTime, serverID: config.myid ?? 0, prep: prepOptions, maxBuffer: config.juteMaxBuffer),
+            options: {
+                var o = Replica.Options(
+                    tickTime: config.tickTime, serverID: config.myid ?? 0, prep: prepOptions, maxBuffer: config.juteMaxBuffer)
+                o.checkpointInterval = config.snapCount
+                return o
+            }(),
             wallClock: Clock.wallMillis, monotonicMillis: Clock.monotonicMillis,
             deliver: { deliveries in
                 for entry in registry.post(deliveries) { entry.wake() }
@@ -112,6 +114,23 @@ public final class KeeperServer: Sendable {
         try replicaGroup.syncShutdownGracefully()
         try log.close()
         try store.sync()
+    }
+
+    /// Opens the store; one that an OS crash may have torn (writes after its last checkpoint
+    /// were in flight) is moved aside and rebuilt from the log, never served.
+    static func openStore(_ config: ServerConfig, logger: Logger) throws -> KeeperStore {
+        let directory = config.dataDir + "/store"
+        let configuration = StoreConfiguration(durability: .checkpointed, maxDataLength: config.juteMaxBuffer)
+        do {
+            return try KeeperStore(directory: directory, configuration: configuration)
+        } catch StoreError.unsyncedAtSystemCrash {
+            let aside = directory + ".unsynced-\(Clock.wallMillis())"
+            guard rename(directory, aside) == 0 else {
+                throw ServerStartError(message: "cannot move \(directory) aside: \(String(cString: strerror(errno)))")
+            }
+            logger.warning("the store was not checkpointed before an OS crash; rebuilding it from the log", metadata: ["moved": "\(aside)"])
+            return try KeeperStore(directory: directory, configuration: configuration)
+        }
     }
 
     static func makeDirectory(_ path: String) throws {

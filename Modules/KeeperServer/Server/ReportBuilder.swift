@@ -20,7 +20,8 @@ enum ReportBuilder {
         do {
             try store.read { view in
                 zxid = try view.lastAppliedZxid().rawValue
-                nodeCount = Int(try view.digest().nodeCount)
+                // ZooKeeper's node map holds the root twice ("" and "/"), and so does its count.
+                nodeCount = Int(try view.digest().nodeCount) + 1
                 for s in try view.sessions() {
                     sessionIDs.append(s.sessionID)
                     let paths = try view.ephemerals(of: s.sessionID)
@@ -85,6 +86,7 @@ enum ReportBuilder {
         gethostname(&host, 255)
         var cwd = [CChar](repeating: 0, count: 4096)
         let dir = getcwd(&cwd, 4096) != nil ? String(cString: cwd) : "?"
+        let user = getpwuid(geteuid())
         var uts = utsname()
         uname(&uts)
         func field<T>(_ value: T) -> String {
@@ -96,6 +98,8 @@ enum ReportBuilder {
             ("os.name", field(uts.sysname)),
             ("os.arch", field(uts.machine)),
             ("os.version", field(uts.release)),
+            ("user.name", user.map { String(cString: $0.pointee.pw_name) } ?? "?"),
+            ("user.home", user.map { String(cString: $0.pointee.pw_dir) } ?? "?"),
             ("user.dir", dir),
             ("swiftkeeper.dataDir", config.dataDir),
             ("swiftkeeper.dataLogDir", config.effectiveDataLogDir),

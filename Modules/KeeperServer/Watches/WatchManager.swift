@@ -73,10 +73,11 @@ public final class WatchManager: Sendable {
         switch r {
         case .data(let path): t.data.add(path, w, .standard)
         case .children(let path): t.child.add(path, w, .standard)
-        case .persistent(let path, recursive: true): t.data.add(path, w, .persistentRecursive)
-        case .persistent(let path, recursive: false):
-            t.data.add(path, w, .persistent)
-            t.child.add(path, w, .persistent)
+        case .persistent(let path, let recursive):
+            // ZooKeeper 3.8's DataTree.addWatch registers both modes in both tables.
+            let mode: WatchMode = recursive ? .persistentRecursive : .persistent
+            t.data.add(path, w, mode)
+            t.child.add(path, w, mode)
         }
     }
 
@@ -111,48 +112,36 @@ public final class WatchManager: Sendable {
         }
         switch change {
         case .created(let path):
-            emit(t.data.trigger(path), .nodeCreated, path)
+            emit(t.data.trigger(path, .nodeCreated), .nodeCreated, path)
             if let parent = ZNodePath.parent(of: path) {
-                emit(t.child.trigger(String(parent)), .nodeChildrenChanged, String(parent))
+                emit(t.child.trigger(String(parent), .nodeChildrenChanged), .nodeChildrenChanged, String(parent))
             }
         case .deleted(let path):
-            let fired = t.data.trigger(path)
+            let fired = t.data.trigger(path, .nodeDeleted)
             emit(fired, .nodeDeleted, path)
-            emit(t.child.trigger(path, suppressing: fired), .nodeDeleted, path)
+            emit(t.child.trigger(path, .nodeDeleted, suppressing: fired), .nodeDeleted, path)
             if let parent = ZNodePath.parent(of: path) {
-                emit(t.child.trigger(String(parent)), .nodeChildrenChanged, String(parent))
+                emit(t.child.trigger(String(parent), .nodeChildrenChanged), .nodeChildrenChanged, String(parent))
             }
         case .dataChanged(let path):
-            emit(t.data.trigger(path), .nodeDataChanged, path)
+            emit(t.data.trigger(path, .nodeDataChanged), .nodeDataChanged, path)
         }
     }
 
-    /// checkWatches / removeWatches (ZooKeeper's DataTree.containsWatcher / removeWatch): true
-    /// when the watcher had a watch of that type on the path (and, with `remove`, it is gone).
+    /// checkWatches / removeWatches as ZooKeeper 3.8 answers them: only the types Children (1),
+    /// Data (2) and Any (3) exist there (others are refused by the caller as a marshalling
+    /// error); checkWatches is true when any connection watches the path in that table;
+    /// removeWatches removes this watcher's watches, whatever their mode.
     public func watches(_ path: String, type: WatcherType, watcher w: WatcherID, remove: Bool) -> Bool {
         tables.withLock { t in
-            func has(_ table: WatchTable, _ modes: WatchModes) -> Bool {
-                !table.modes(path, w).intersection(modes).isEmpty
+            let data = type == .data || type == .any
+            let child = type == .children || type == .any
+            if remove {
+                let c = child && t.child.remove(path, w)
+                let d = data && t.data.remove(path, w)
+                return c || d
             }
-            let any: WatchModes = [.standard, .persistent, .persistentRecursive]
-            switch (type, remove) {
-            case (.children, false): return has(t.child, .standard)
-            case (.data, false): return has(t.data, .standard)
-            case (.persistent, false): return has(t.data, .persistent)
-            case (.persistentRecursive, false): return has(t.data, .persistentRecursive)
-            case (.any, false): return has(t.child, any) || has(t.data, any)
-            case (.children, true): return !t.child.remove(path, w, modes: .standard).isEmpty
-            case (.data, true): return !t.data.remove(path, w, modes: .standard).isEmpty
-            case (.persistent, true):
-                let c = t.child.remove(path, w, modes: .persistent)
-                let d = t.data.remove(path, w, modes: .persistent)
-                return !c.isEmpty || !d.isEmpty
-            case (.persistentRecursive, true): return !t.data.remove(path, w, modes: .persistentRecursive).isEmpty
-            case (.any, true):
-                let c = t.child.remove(path, w, modes: any)
-                let d = t.data.remove(path, w, modes: any)
-                return !c.isEmpty || !d.isEmpty
-            }
+            return (child && t.child.hasWatchers(path)) || (data && t.data.hasWatchers(path))
         }
     }
 
@@ -164,33 +153,22 @@ public final class WatchManager: Sendable {
         }
     }
 
-    /// Summary for `wchs`/mntr: (connections watching, paths watched, total watches).
-    public func summary() -> (watchers: Int, paths: Int, watches: Int) {
+    /// Summary for `wchs`: (connections watching, paths watched, watches), counted over the data
+    /// watch table only, as ZooKeeper's wchs/wchc/wchp do; `total` counts both tables (mntr's
+    /// zk_watch_count).
+    public func summary() -> (watchers: Int, paths: Int, watches: Int, total: Int) {
         tables.withLock { t in
-            let watchers = Set(t.data.byWatcher.keys).union(t.child.byWatcher.keys).count
-            let paths = Set(t.data.byPath.keys).union(t.child.byPath.keys).count
-            return (watchers, paths, t.data.count + t.child.count)
+            (t.data.byWatcher.count, t.data.byPath.count, t.data.count, t.data.count + t.child.count)
         }
     }
 
-    /// For `wchp`: path -> watchers; for `wchc`: watcher -> paths.
+    /// For `wchp`: path -> watchers (data watches).
     public func byPath() -> [String: [WatcherID]] {
-        tables.withLock { t in
-            var out: [String: Set<WatcherID>] = [:]
-            for table in [t.data, t.child] {
-                for (path, ws) in table.byPath { out[path, default: []].formUnion(ws.keys) }
-            }
-            return out.mapValues { $0.sorted() }
-        }
+        tables.withLock { t in t.data.byPath.mapValues { $0.keys.sorted() } }
     }
 
+    /// For `wchc`: watcher -> paths (data watches).
     public func byWatcher() -> [WatcherID: [String]] {
-        tables.withLock { t in
-            var out: [WatcherID: Set<String>] = [:]
-            for table in [t.data, t.child] {
-                for (w, paths) in table.byWatcher { out[w, default: []].formUnion(paths) }
-            }
-            return out.mapValues { $0.sorted() }
-        }
+        tables.withLock { t in t.data.byWatcher.mapValues { $0.sorted() } }
     }
 }
