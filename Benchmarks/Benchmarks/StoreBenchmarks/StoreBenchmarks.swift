@@ -123,12 +123,17 @@ let benchmarks: @Sendable () -> Void = {
             teardown: { try updates.close() })
     }
 
+    // The harness runs each benchmark in a process of its own: every read benchmark sets up
+    // (and removes) its own 100k-znode store.
     let reads = StoreFixture()
     let readSetup: Benchmark.BenchmarkSetupHook = {
         if reads.store == nil {
             try reads.open()
             try reads.populate(count: 100_000, dataSize: 100)
         }
+    }
+    let readTeardown: Benchmark.BenchmarkTeardownHook = {
+        if reads.store != nil { try reads.close() }
     }
     Benchmark(
         "Read getData 100 B (100k znodes)", configuration: readConfig,
@@ -139,7 +144,7 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
             precondition(node?.data.count == 100, "missing node \(path)")
             blackHole(node)
-        }, setup: readSetup)
+        }, setup: readSetup, teardown: readTeardown)
     Benchmark(
         "Read exists (100k znodes)", configuration: readConfig,
         closure: { benchmark in
@@ -149,7 +154,7 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
             precondition(stat != nil, "missing node \(path)")
             blackHole(stat)
-        }, setup: readSetup)
+        }, setup: readSetup, teardown: readTeardown)
     Benchmark(
         "Read getChildren2 of a 100-child node", configuration: readConfig,
         closure: { benchmark in
@@ -169,8 +174,5 @@ let benchmarks: @Sendable () -> Void = {
                 }
             }
         },
-        teardown: {
-            // The last read benchmark removes the shared read store.
-            if reads.store != nil { try reads.close() }
-        })
+        teardown: readTeardown)
 }
