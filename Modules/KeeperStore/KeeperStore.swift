@@ -19,10 +19,10 @@ import Darwin
 /// let header = TxnHeader(clientID: .none, cxid: 0, zxid: Zxid(epoch: 1, counter: 1),
 ///                        time: 1_700_000_000_000, type: .create)
 /// let create = CreateTxn(path: "/app", data: Array("v1".utf8), acl: ACL.openUnsafe, kind: .persistent)
-/// let results = try store.write { batch in
+/// let result = try store.write { batch in
 ///     try batch.apply(TxnEntry(header: header, txn: .create(create)))
 /// }
-/// print(results.error, results.changes)          // ok [created("/app"), childrenChanged("/")]
+/// print(result.error, result.changes)            // ok [created("/app"), childrenChanged("/")]
 /// let node = try store.read { view in try view.node(at: "/app") }
 /// print(node?.stat.version ?? -1)                 // 0
 /// try store.sync()                                // checkpoint: durable from here on

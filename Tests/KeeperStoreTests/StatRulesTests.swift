@@ -337,3 +337,24 @@ import Testing
         }
     }
 }
+
+/// The usage example of KeeperStore's documentation (and the README), as a test.
+@Suite struct DocumentationExampleTests {
+    @Test func theDocumentedExampleWorks() throws {
+        let dir = try TemporaryDirectory()
+        let store = try KeeperStore(directory: dir.store)
+        let header = TxnHeader(
+            clientID: .none, cxid: 0, zxid: Zxid(epoch: 1, counter: 1), time: 1_700_000_000_000, type: .create)
+        let create = CreateTxn(path: "/app", data: Array("v1".utf8), acl: ACL.openUnsafe, kind: .persistent)
+        let result = try store.write { batch in
+            try batch.apply(TxnEntry(header: header, txn: .create(create)))
+        }
+        #expect(result.error == .ok)
+        #expect(result.changes == [.created("/app"), .childrenChanged("/")])
+        let node = try store.read { view in try view.node(at: "/app") }
+        #expect(node?.stat.version == 0)
+        #expect(node?.data == Array("v1".utf8))
+        try store.sync()
+        #expect(try store.lastAppliedZxid() == Zxid(epoch: 1, counter: 1))
+    }
+}
