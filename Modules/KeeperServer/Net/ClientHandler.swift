@@ -263,8 +263,14 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             // A record that does not decode: MarshallingError, and the connection stays. A write
             // still becomes an error txn, consuming a zxid, as in ZooKeeper.
+            let nullPath = error.reason == .unexpectedNull && error.field == "path"
             if op.isWrite && op != .reconfig && op != .createSession && op != .closeSession {
-                submit(.malformed(op), xid: header.xid, ctx: RequestContext(session: session, cxid: header.xid, authIds: authIds))
+                // setData validates its (null) path before anything else: BadArguments.
+                let code: KeeperErrorCode = nullPath && op == .setData ? .badArguments : .marshallingError
+                submit(.malformed(op, code), xid: header.xid, ctx: RequestContext(session: session, cxid: header.xid, authIds: authIds))
+            } else if nullPath && op == .addWatch {
+                // ZooKeeper accepts addWatch on a null path (it watches nothing reachable).
+                enqueueReady(header.xid, error: .ok)
             } else {
                 enqueueReady(header.xid, error: .marshallingError)
             }

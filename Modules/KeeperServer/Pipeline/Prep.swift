@@ -46,8 +46,8 @@ public struct Prep: Sendable {
         _ request: WriteRequest, context: RequestContext, zxid: Int64, time: Int64, tree: some CommittedTree
     ) -> Txn {
         switch request {
-        case .malformed:
-            return .error(.marshallingError)
+        case .malformed(_, let code):
+            return .error(code)
         case .multi(let ops):
             return prepareMulti(ops, context: context, zxid: zxid, time: time, tree: tree)
         default:

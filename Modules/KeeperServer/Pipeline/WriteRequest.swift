@@ -16,9 +16,9 @@ public indirect enum WriteRequest: Hashable, Sendable {
     case multi([WriteRequest])
     case createSession(timeout: Int32)
     case closeSession
-    /// A write whose record could not be decoded: ZooKeeper still logs an error txn
-    /// (MarshallingError) for it, consuming a zxid.
-    case malformed(OpCode)
+    /// A write whose record could not be decoded: ZooKeeper still logs an error txn for it
+    /// (MarshallingError; BadArguments for a setData without a path), consuming a zxid.
+    case malformed(OpCode, KeeperErrorCode)
 
     public var opCode: OpCode {
         switch self {
@@ -30,7 +30,7 @@ public indirect enum WriteRequest: Hashable, Sendable {
         case .multi: .multi
         case .createSession: .createSession
         case .closeSession: .closeSession
-        case .malformed(let op): op
+        case .malformed(let op, _): op
         }
     }
 }
