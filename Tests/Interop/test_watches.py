@@ -9,7 +9,9 @@ sends; kazoo adds its own client-side dispatch):
   one-shot data watch on the same path also yield one event per change.
 - A child watch fires NodeChildrenChanged on child create/delete, never on a child's data
   change. Persistent-recursive watches never get NodeChildrenChanged; they get NodeCreated,
-  NodeDeleted and NodeDataChanged for the path and every descendant.
+  NodeDeleted and NodeDataChanged for the path and every descendant. addWatch on a path where
+  the session already has a persistent watch replaces its mode (the last mode wins); one-shot
+  watches are separate and fire next to it.
 - setWatches / setWatches2 with relativeZxid: a data watch fires NodeDataChanged at once if the
   node's mzxid > relativeZxid, NodeDeleted if the node is gone; a child watch fires
   NodeChildrenChanged if pzxid > relativeZxid, NodeDeleted if gone; an exist watch on a node
@@ -275,11 +277,34 @@ def test_persistent_and_one_shot_watch_on_one_path(raw_factory, base):
     a.get_data(base, watch=True)
     b.set_data(base, b"x")
     assert a.drain_events() == [E(jute.EV_DATA_CHANGED, S, base)]
+    # addWatch on a path where the session already has a persistent watch REPLACES its mode:
+    # now only recursive, so the child create is NodeCreated /k and no NodeChildrenChanged.
     a.add_watch(base, jute.ADD_WATCH_PERSISTENT_RECURSIVE)
     b.set_data(base, b"y")
     b.create(f"{base}/k")
     assert a.drain_events() == [E(jute.EV_DATA_CHANGED, S, base),
                                 E(jute.EV_CREATED, S, f"{base}/k")]
+
+
+def test_add_watch_replaces_the_mode_of_the_same_path(raw_factory, base):
+    a, b = raw_factory(), raw_factory()
+    a.add_watch(base, jute.ADD_WATCH_PERSISTENT_RECURSIVE)
+    a.add_watch(base, jute.ADD_WATCH_PERSISTENT)  # last one wins: plain persistent
+    b.create(f"{base}/x")
+    b.set_data(f"{base}/x", b"1")  # a child's data: not seen any more
+    b.set_data(base, b"1")
+    assert a.drain_events() == [E(jute.EV_CHILDREN_CHANGED, S, base),
+                                E(jute.EV_DATA_CHANGED, S, base)]
+    a.add_watch(base, jute.ADD_WATCH_PERSISTENT_RECURSIVE)
+    b.create(f"{base}/y")
+    b.set_data(f"{base}/y", b"1")
+    assert a.drain_events() == [E(jute.EV_CREATED, S, f"{base}/y"),
+                                E(jute.EV_DATA_CHANGED, S, f"{base}/y")]
+    # A one-shot child watch is separate and fires next to the recursive one.
+    a.get_children2(base, watch=True)
+    b.create(f"{base}/z")
+    assert a.drain_events() == [E(jute.EV_CREATED, S, f"{base}/z"),
+                                E(jute.EV_CHILDREN_CHANGED, S, base)]
 
 
 def test_check_and_remove_watches(raw_factory, base):
