@@ -119,6 +119,9 @@ struct Simulation {
     var currentSnapshot: [Proposal]?
     var currentSnapshotFrom = 0
     var events = 0
+    var syncs: UInt64 = 0
+    /// Client syncs in flight: the server asked and the committed history length then.
+    var pendingSyncs: [SyncID: (node: Int, committedBefore: Int)] = [:]
 
     init(seed: UInt64, chaosTicks: Int, recordTranscript: Bool = false) {
         self.seed = seed
@@ -263,6 +266,24 @@ struct Simulation {
     mutating func clientWrite() {
         let node = rng.int(0...(nodes.count - 1))
         guard nodes[node].core != nil else { return }
+        if rng.chance(0.1) {
+            // A client sync: once it completes, this server must have applied every txn
+            // committed before the sync was asked, up to its leader's epoch (a leader cut off
+            // but not yet stepped down answers for its own epoch, as in ZooKeeper).
+            let epoch: UInt32
+            switch nodes[node].role {
+            case .looking: return
+            case .leading(let e), .following(_, let e), .observing(_, let e): epoch = e
+            }
+            syncs += 1
+            let id = SyncID(syncs)
+            if let actions = nodes[node].core!.requestSync(id) {
+                let before = checker.committed.firstIndex { $0.zxid.epoch > epoch } ?? checker.committed.count
+                pendingSyncs[id] = (node, before)
+                execute(actions, on: node)
+            }
+            return
+        }
         let payload = nextPayload()
         checker.submitted(payload)
         switch nodes[node].role {
@@ -493,8 +514,14 @@ struct Simulation {
                     let history = disk.store + (disk.synced + disk.unsynced).filter { $0.zxid > disk.applied }
                     checker.established(epoch: epoch, node: node + 1, history: history, at: time)
                 }
-            case .syncCompleted:
-                break
+            case .syncCompleted(let id):
+                guard let (requester, committedBefore) = pendingSyncs.removeValue(forKey: id) else {
+                    checker.fail("t=\(time) \(nodes[node].id) completed sync \(id.rawValue) that was not asked there")
+                    return
+                }
+                if requester != node || nodes[node].disk.store.count < committedBefore {
+                    checker.fail("t=\(time) \(nodes[node].id) completed sync \(id.rawValue) with \(nodes[node].disk.store.count) txns applied, \(committedBefore) were committed before it was asked")
+                }
             case .violation(let problem):
                 checker.fail("t=\(time) \(nodes[node].id): protocol violation: \(problem)")
             }
