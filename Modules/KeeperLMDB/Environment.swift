@@ -28,7 +28,7 @@ public final class Environment: @unchecked Sendable {
     // Sendable proof: `handle` is set once in init and freed in deinit; liblmdb documents the
     // MDB_env functions used from several threads (txn begin, copy, sync, info) as thread-safe.
     // The one exception, mdb_env_set_mapsize, needs no live transaction in this process: every
-    // transaction holds `resizeLock` shared and setMapSize holds it exclusively.
+    // transaction passes through `gate`, and setMapSize runs only inside `gate.exclusive`.
     // `isOpen`'s only writer is `close()`, documented as callable only when no other thread
     // uses the environment.
 
@@ -100,7 +100,7 @@ public final class Environment: @unchecked Sendable {
     /// The path the environment was opened at.
     public let path: String
     public let configuration: Configuration
-    private let resizeLock: UnsafeMutablePointer<pthread_rwlock_t>
+    let gate = TransactionGate()
     private var isOpen = true
 
     /// Opens (creating if needed) the environment at `path`, a directory that must exist
@@ -124,14 +124,10 @@ public final class Environment: @unchecked Sendable {
         self.handle = env
         self.path = path
         self.configuration = configuration
-        self.resizeLock = .allocate(capacity: 1)
-        precondition(pthread_rwlock_init(resizeLock, nil) == 0, "pthread_rwlock_init failed")
     }
 
     deinit {
         if isOpen { mdb_env_close(handle) }
-        precondition(pthread_rwlock_destroy(resizeLock) == 0, "Environment freed while a transaction holds it")
-        resizeLock.deallocate()
     }
 
     /// Closes the environment now rather than at deinit. Call it only when no other thread
@@ -214,12 +210,13 @@ public final class Environment: @unchecked Sendable {
     }
 
     /// Changes the map size (grow after `isMapFull`; 0 adopts a size another process set).
-    /// Waits until no transaction of this process is open.
+    /// Waits until no transaction of this process is open, holding new ones back meanwhile;
+    /// calling it from inside a transaction is a programmer error.
     public func setMapSize(_ bytes: Int) throws(LMDBError) {
         precondition(isOpen, "Environment used after close")
-        precondition(pthread_rwlock_wrlock(resizeLock) == 0, "pthread_rwlock_wrlock failed")
-        defer { unlock() }
-        try LMDBError.check(mdb_env_set_mapsize(handle, bytes), "mdb_env_set_mapsize", "\(bytes) bytes at \(path)")
+        try gate.exclusive { () throws(LMDBError) in
+            try LMDBError.check(mdb_env_set_mapsize(handle, bytes), "mdb_env_set_mapsize", "\(bytes) bytes at \(path)")
+        }
     }
 
     /// The current map size, usage and reader count.
@@ -264,11 +261,7 @@ public final class Environment: @unchecked Sendable {
             "copy of \(path) to \(directory)")
     }
 
-    func lockShared() {
-        precondition(pthread_rwlock_rdlock(resizeLock) == 0, "pthread_rwlock_rdlock failed")
-    }
+    func lockShared() { gate.enter() }
 
-    func unlock() {
-        precondition(pthread_rwlock_unlock(resizeLock) == 0, "pthread_rwlock_unlock failed")
-    }
+    func unlock() { gate.leave() }
 }

@@ -267,6 +267,54 @@ func onAnotherThread(_ body: @escaping @Sendable () -> Void) {
         }
     }
 
+    /// A resize waits for the open reader, keeps waiting while that reader opens a nested
+    /// read (which must not deadlock), and runs once the reader is done.
+    @Test func resizeWaitsForReadersWithoutStarvingOrDeadlocking() throws {
+        let dir = try TemporaryDirectory()
+        let env = try Environment(path: dir.path, configuration: .init(mapSize: 1 << 20))
+        let db = try env.openDatabase("t", flags: .create)
+        try env.write { try $0.put(db, key: [1], value: [2]) }
+        let readerIn = DispatchSemaphore(value: 0)
+        let readerGo = DispatchSemaphore(value: 0)
+        let readerDone = DispatchSemaphore(value: 0)
+        let resized = DispatchSemaphore(value: 0)
+        Thread {
+            do {
+                try env.read { txn in
+                    readerIn.signal()
+                    readerGo.wait()
+                    let nested = try env.read { try $0.get(db, key: [1]) }
+                    #expect(nested == [2])
+                    #expect(try txn.get(db, key: [1]) == [2])
+                }
+            } catch { Issue.record("reader failed: \(error)") }
+            readerDone.signal()
+        }.start()
+        readerIn.wait()
+        Thread {
+            do { try env.setMapSize(4 << 20) } catch { Issue.record("resize failed: \(error)") }
+            resized.signal()
+        }.start()
+        // Wait (with a deadline) until the resize is pending behind the reader.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !env.gate.isResizePending && ContinuousClock.now < deadline { sched_yield() }
+        #expect(env.gate.isResizePending)
+        #expect(try env.info().mapSize == 1 << 20)
+        readerGo.signal()
+        readerDone.wait()
+        resized.wait()
+        #expect(!env.gate.isResizePending)
+        #expect(try env.info().mapSize == 4 << 20)
+    }
+
+    @Test func resizingFromInsideATransactionCrashes() async {
+        await #expect(processExitsWith: .failure) {
+            let dir = try TemporaryDirectory()
+            let env = try Environment(path: dir.path)
+            try env.read { _ in try env.setMapSize(2 << 30) }
+        }
+    }
+
     @Test func syncAndInfoWork() throws {
         let dir = try TemporaryDirectory()
         let env = try Environment(path: dir.path, configuration: .init(flags: [.noThreadLocalStorage, .noSync]))
