@@ -21,9 +21,10 @@ import Darwin
 /// let v = try env.read { txn in try txn.get(db, key: Array("k".utf8)) }
 /// ```
 ///
-/// - Important: do not start a transaction inside another transaction's closure on the same
-///   thread (use `WriteTransaction.nested` for a child write), and do not call
-///   `setMapSize(_:)` from inside a transaction: both would deadlock.
+/// - Important: a read may be opened inside another transaction's closure (the environment
+///   uses `MDB_NOTLS` by default), but a write inside a write on the same thread deadlocks in
+///   liblmdb (use `WriteTransaction.nested` for a child write), and `setMapSize(_:)` from
+///   inside a transaction is a programmer error (it crashes rather than wait forever).
 public final class Environment: @unchecked Sendable {
     // Sendable proof: `handle` is set once in init and freed in deinit; liblmdb documents the
     // MDB_env functions used from several threads (txn begin, copy, sync, info) as thread-safe.
