@@ -1,5 +1,7 @@
 """Sequential, ephemeral, container and TTL znodes."""
 
+import itertools
+
 from kazoo.exceptions import NoNodeError
 
 import jute
@@ -9,6 +11,24 @@ from support import Events
 # Containers and TTL nodes are removed by a periodic sweep (every CONTAINER_CHECK_INTERVAL_MS);
 # give it many periods on a loaded machine.
 SWEEP_DEADLINE_S = 15.0 + 50 * CONTAINER_CHECK_INTERVAL_MS / 1000
+_probe_numbers = itertools.count()
+
+
+def sweep_fence(zk, raw, base):
+    """Return once every container or TTL node that was due when this was called is gone.
+
+    A sweep collects its candidates first and then deletes them one by one (ZooKeeper paces
+    the deletes), so a probe container emptied now may go before an older candidate of the
+    same sweep. A second probe, emptied after the first is gone, can only go in a later sweep,
+    whose deletes are ordered after every delete of the earlier one.
+    """
+    for _ in range(2):
+        probe = f"{base}/sweep-probe-{next(_probe_numbers)}"
+        assert raw.create(probe, mode=jute.CONTAINER)[0] == jute.OK
+        zk.create(f"{probe}/kid")
+        zk.delete(f"{probe}/kid")
+        wait_until(lambda: zk.exists(probe) is None, SWEEP_DEADLINE_S,
+                   f"sweep probe {probe} to go")
 
 
 def test_sequential_suffix_counts_child_creates_only(raw, base):
@@ -61,7 +81,8 @@ def test_container_deleted_after_last_child_goes(zk, raw, base):
     zk.delete(f"{used}/child")
     wait_until(lambda: zk.exists(used) is None, SWEEP_DEADLINE_S, "the emptied container to go")
     # A container that never had a child is kept (ZooKeeper only deletes containers whose
-    # cversion > 0); the sweep that removed `used` also looked at it.
+    # cversion > 0).
+    sweep_fence(zk, raw, base)
     assert zk.exists(never_used) is not None
 
 
@@ -70,12 +91,7 @@ def test_container_with_children_is_kept(zk, raw, base):
     zk.create(f"{container}/a")
     zk.create(f"{container}/b")
     zk.delete(f"{container}/a")
-    # A second container emptied after this one was modified: once the sweep removes it, the
-    # sweep has also seen `container` with a child left.
-    _, probe, _ = raw.create(f"{base}/probe", mode=jute.CONTAINER)
-    zk.create(f"{probe}/x")
-    zk.delete(f"{probe}/x")
-    wait_until(lambda: zk.exists(probe) is None, SWEEP_DEADLINE_S, "the probe container to go")
+    sweep_fence(zk, raw, base)
     assert zk.get_children(container) == ["b"]
 
 
@@ -94,6 +110,7 @@ def test_ttl_node_with_children_is_kept(zk, raw, base):
     zk.create(f"{parent}/child")
     _, probe, _ = raw.create(f"{base}/ttl-probe", mode=jute.PERSISTENT_WITH_TTL, ttl=200)
     wait_until(lambda: zk.exists(probe) is None, SWEEP_DEADLINE_S, "the probe TTL node to go")
+    sweep_fence(zk, raw, base)  # the parent's TTL has passed too by now
     assert zk.exists(parent) is not None
     zk.delete(f"{parent}/child")
     wait_until(lambda: zk.exists(parent) is None, SWEEP_DEADLINE_S, "the emptied TTL node to go")
@@ -124,3 +141,38 @@ def test_deleted_node_is_gone_for_every_read(zk, base):
         except NoNodeError:
             continue
         raise AssertionError(f"{read.__name__} of a deleted node did not raise NoNode")
+
+
+def test_container_is_decided_by_the_opcode_not_the_mode(raw_factory, zk, base):
+    # ZooKeeper 3.8: create/create2 with mode CONTAINER (4) make a plain persistent node;
+    # createContainer (19) makes a container whatever mode it carries (even EPHEMERAL).
+    owner = raw_factory()
+    assert owner.create(f"{base}/by-mode", mode=jute.CONTAINER, opcode=jute.CREATE)[0] == jute.OK
+    assert owner.create(f"{base}/by-mode2", mode=jute.CONTAINER, opcode=jute.CREATE2)[0] == jute.OK
+    assert owner.create(f"{base}/by-op", mode=jute.PERSISTENT,
+                        opcode=jute.CREATE_CONTAINER)[0] == jute.OK
+    err, _, stat = owner.create(f"{base}/by-op-eph", mode=jute.EPHEMERAL,
+                                opcode=jute.CREATE_CONTAINER)
+    assert err == jute.OK and stat.ephemeralOwner == 0
+    for name in ("by-mode", "by-mode2", "by-op"):
+        zk.create(f"{base}/{name}/kid")
+        zk.delete(f"{base}/{name}/kid")
+    sweep_fence(zk, owner, base)
+    assert zk.exists(f"{base}/by-op") is None
+    assert zk.exists(f"{base}/by-mode") is not None and zk.exists(f"{base}/by-mode2") is not None
+    owner.close()
+    assert zk.exists(f"{base}/by-op-eph") is not None  # a container, not an ephemeral
+    # Clients may not send deleteContainer (20) themselves.
+    other = raw_factory()
+    reply = other.request(jute.DELETE_CONTAINER, jute.Writer().string(f"{base}/by-op-eph").bytes())
+    assert reply.err == jute.BAD_ARGUMENTS
+
+
+def test_invalid_create_modes(raw, base):
+    for mode in (7, 8, 100, -1):
+        for opcode in (jute.CREATE, jute.CREATE2):
+            assert raw.create(f"{base}/m", mode=mode, opcode=opcode)[0] == jute.BAD_ARGUMENTS
+    # TTL modes need createTTL (21).
+    for mode in (jute.PERSISTENT_WITH_TTL, jute.PERSISTENT_SEQUENTIAL_WITH_TTL):
+        for opcode in (jute.CREATE, jute.CREATE2):
+            assert raw.create(f"{base}/m", mode=mode, opcode=opcode)[0] == jute.BAD_ARGUMENTS

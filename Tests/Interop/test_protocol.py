@@ -20,6 +20,8 @@ Facts of Apache ZooKeeper 3.8 asserted here:
   consumes a zxid like any failed write, for a read it does not.
 - A frame longer than jute.maxbuffer (1,048,575 bytes) closes the connection; exactly
   1,048,575 is accepted. A negative frame length closes the connection.
+- A client asking for a read-only session on a read-write server gets readOnly false and a
+  normal session. reconfig (16) is ReconfigDisabled (-123); /zookeeper/config is empty.
 """
 
 import struct
@@ -196,3 +198,19 @@ def test_kazoo_oversize_write_loses_connection_then_recovers(zk, zk_factory, bas
     assert zk.get(f"{base}/x")[0] == b"small"
     other = zk_factory()
     assert other.get(f"{base}/x")[0] == b"small"
+
+
+def test_read_only_request_on_a_read_write_server(server):
+    c = jute.RawClient(server.host, server.port, read_only=True)
+    try:
+        assert c.connect_response.read_only is False
+        assert c.create("/ro-probe-" + str(c.session_id))[0] == jute.OK
+        assert c.delete("/ro-probe-" + str(c.session_id)) == jute.OK
+    finally:
+        c.close()
+
+
+def test_reconfig_is_disabled_and_config_node_empty(raw):
+    body = jute.Writer().string("").string("").string("").long(-1).bytes()
+    assert raw.request(16, body).err == -123  # ReconfigDisabled
+    assert raw.get_data("/zookeeper/config")[:2] == (jute.OK, b"")
