@@ -142,10 +142,10 @@ extension ZabCore {
             // Their log is a prefix of ours.
             from = theirs
             actions.append(.send(to: learner.id, .diff(lastZxid: theirs)))
-        } else if theirs > history.base, truncationPoint(theirs, end: end) != nil {
+        } else if theirs > history.base, let point = truncationPoint(theirs, end: end) {
             // They hold txns we do not have, after a point we share.
-            from = truncationPoint(theirs, end: end)!
-            actions.append(.send(to: learner.id, .trunc(from)))
+            from = point
+            actions.append(.send(to: learner.id, .trunc(point)))
         } else {
             // Too far behind for the history in memory, or no safe point: a snapshot of the store.
             from = appliedZxid
@@ -272,7 +272,12 @@ extension ZabCore {
             break
 
         case .request(let payload):
-            guard leading.phase == .broadcast, let zxid = nextZxid else { return }
+            guard leading.phase == .broadcast else { return }
+            guard let zxid = nextZxid else {
+                // The epoch's counter is used up: force a new epoch (see `propose`).
+                startLooking(&actions, leaving: true)
+                return
+            }
             leaderPropose(Proposal(zxid: zxid, payload: payload), &actions)
 
         case .sync(let id, _):

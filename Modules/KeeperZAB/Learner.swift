@@ -1,5 +1,11 @@
 import KeeperModel
 
+/// A client sync the leader answered: complete it once the store reaches `target`.
+struct LearnerSync: Hashable, Sendable {
+    var id: SyncID
+    var target: Zxid
+}
+
 /// The state of a follower or observer, from its election to broadcast (ZooKeeper's
 /// `Learner.registerWithLeader` and `syncWithLeader`).
 struct LearnerState: Hashable, Sendable {
@@ -24,24 +30,12 @@ struct LearnerState: Hashable, Sendable {
     /// The last zxid we ACKed.
     var lastAcked: Zxid = .zero
     /// Client syncs answered by the leader, waiting for our store to reach their zxid.
-    var pendingSyncs: [(id: SyncID, target: Zxid)] = []
+    var pendingSyncs: [LearnerSync] = []
 
     init(leader: ServerID, isObserver: Bool, lastHeard: UInt64) {
         self.leader = leader
         self.isObserver = isObserver
         self.lastHeard = lastHeard
-    }
-
-    static func == (lhs: LearnerState, rhs: LearnerState) -> Bool {
-        lhs.leader == rhs.leader && lhs.isObserver == rhs.isObserver && lhs.phase == rhs.phase
-            && lhs.lastHeard == rhs.lastHeard && lhs.lastAcked == rhs.lastAcked
-            && lhs.pendingSyncs.elementsEqual(rhs.pendingSyncs) { $0.id == $1.id && $0.target == $1.target }
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(leader)
-        hasher.combine(phase)
-        hasher.combine(lastAcked)
     }
 
     var inSync: Bool {
@@ -177,7 +171,7 @@ extension ZabCore {
 
         case .sync(let id, let target):
             guard case .broadcast = phase else { return }
-            learning.pendingSyncs.append((id, target))
+            learning.pendingSyncs.append(LearnerSync(id: id, target: target))
             completeLearnerSyncs(&actions)
 
         case .notification:
@@ -221,7 +215,7 @@ extension ZabCore {
 
     mutating func completeLearnerSyncs(_ actions: inout [Action]) {
         guard !learning.pendingSyncs.isEmpty else { return }
-        var waiting: [(id: SyncID, target: Zxid)] = []
+        var waiting: [LearnerSync] = []
         for sync in learning.pendingSyncs {
             if appliedZxid >= sync.target {
                 actions.append(.syncCompleted(sync.id))
