@@ -53,7 +53,7 @@ final class AdminHandler: ChannelInboundHandler {
     func respond(to uri: String) -> (HTTPResponseStatus, String, String) {
         let path = String(uri.split(separator: "?", maxSplits: 1).first ?? "")
         if path == "/metrics" {
-            return (.ok, "text/plain; version=0.0.4", Self.prometheus(server.report()))
+            return (.ok, "text/plain; version=0.0.4", server.metrics.exposition(server.report()))
         }
         let prefix = "/commands/"
         guard path.hasPrefix(prefix) else {
@@ -156,16 +156,6 @@ final class AdminHandler: ChannelInboundHandler {
                 ("packets_sent", .int(c.sent)), ("session_id", c.session.map { .string($0.description) } ?? .null),
             ])
         })
-    }
-
-    static func prometheus(_ r: ServerReport) -> String {
-        var out = ""
-        for (key, value) in r.mntrPairs {
-            guard let number = Double(value) else { continue }
-            let name = String(key.dropFirst(3))
-            out += "# TYPE \(name) gauge\n\(name) \(Int64(exactly: number).map(String.init) ?? String(number))\n"
-        }
-        return out
     }
 }
 

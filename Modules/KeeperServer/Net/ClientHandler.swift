@@ -399,7 +399,9 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         server.replica.submit(write, context: ctx) { outcome in
             loopBound.eventLoop.execute {
                 let handler = loopBound.value
-                handler.server.stats.latency(handler.server.monotonicMillis() - started)
+                let elapsed = handler.server.monotonicMillis() - started
+                handler.server.stats.latency(elapsed)
+                handler.server.metrics.writeLatency.recordMilliseconds(elapsed)
                 handler.complete(index, with: Replies.write(xid: xid, outcome: outcome, fallbackZxid: handler.currentZxid()))
             }
         }
@@ -431,7 +433,9 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
                 writeReply(reply, item: item, context: context, wrote: &wrote)
                 continue
             case .read(let request):
+                let started = ContinuousClock.now
                 reply = runRead(request, xid: item.xid)
+                server.metrics.readLatency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
                 if mayHaveWatches {
                     server.watches.barrier()
                     flushEvents(context, wrote: &wrote)

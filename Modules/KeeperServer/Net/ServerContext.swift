@@ -12,6 +12,7 @@ final class ServerContext: Sendable {
     let watches: WatchManager
     let registry: ConnectionRegistry
     let stats: ServerStats
+    let metrics = ServerMetrics()
     let logger: Logger
     /// Writes submitted and not yet answered, across all connections (globalOutstandingLimit).
     let outstanding = Atomic<Int>(0)
