@@ -56,17 +56,37 @@ def rng(seed):
     return random.Random(seed)
 
 
+_shared_server = None
+
+
 @pytest.fixture(scope="session")
 def server():
     """The server shared by the tests that do not stop it."""
+    global _shared_server
     srv = serverctl.Server()
     try:
         srv.start()
     except BaseException:
         srv.cleanup()
         raise
+    _shared_server = srv
     yield srv
+    _shared_server = None
     srv.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def server_watchdog():
+    """If the shared server died during a test, say so in that test (with the server's last
+    output) and start it again on the same data, so one crash does not fail every later test."""
+    yield
+    srv = _shared_server
+    if srv is not None and srv.process is not None and not srv.is_running():
+        status = srv.process.returncode
+        tail = srv.output_tail(80)
+        srv.start()
+        pytest.fail(f"the {srv.kind} server died during this test (exit status {status}); "
+                    f"restarted it on the same data. Its last output:\n{tail}", pytrace=False)
 
 
 @pytest.fixture
