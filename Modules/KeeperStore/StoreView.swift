@@ -101,7 +101,7 @@ public struct StoreView {
         guard try exists(path) else { return nil }
         var out: [(name: String, stat: Stat)] = []
         try txn.forEach(dbs.nodes, prefix: NodeKey.childPrefix(path)) { k, v in
-            guard let r = NodeRecord(decoding: v, withData: true) else {
+            guard let r = NodeRecord(decoding: v, withData: false) else {
                 throw damaged("node record of \(v.count) bytes under \(NodeKey.path(k))")
             }
             out.append((NodeKey.name(k), r.clientStat))
