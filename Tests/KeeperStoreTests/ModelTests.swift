@@ -338,7 +338,10 @@ struct TxnGenerator {
         var config = StoreConfiguration()
         config.maxDataLength = 64
         let dir = try TemporaryDirectory()
-        let store = try KeeperStore(directory: dir.store, configuration: config)
+        // Implicitly unwrapped so that it can be released before the same directory is
+        // reopened (liblmdb forbids two handles on one environment in a process).
+        var store: KeeperStore! = try KeeperStore(directory: dir.store, configuration: config)
+        var reopened = 0
         var model = Model(maxData: 64)
         var gen = TxnGenerator(rng: SeededGenerator(seed: seed))
         var step = 0
@@ -407,6 +410,14 @@ struct TxnGenerator {
                         }
                         try compareTree(batch.view, deep: step % 250 == 0)
                     }
+                }
+                // Now and then, reopen the store: what was committed must all come back.
+                if step / 2_500 > reopened {
+                    reopened += 1
+                    store = nil
+                    store = try KeeperStore(directory: dir.store, configuration: config)
+                    try store.read { view in try compareTree(view, deep: true) }
+                    guard try store.lastAppliedZxid() == Zxid(Int64(step)) else { throw fail("reopened at another zxid") }
                 }
             }
             try store.read { view in try compareTree(view, deep: true) }
