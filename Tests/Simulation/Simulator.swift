@@ -109,6 +109,8 @@ struct Simulation {
     var queue = EventQueue<SimEvent>()
     var nodes: [SimNode] = []
     var configs: [ZabConfig] = []
+    /// Each server's tickTime in simulated time units: clocks drift apart.
+    var tickLengths: [UInt64] = []
     var channels: [Int: SimChannel] = [:]
     var partition: [Int]?
     var lossy = true
@@ -139,6 +141,7 @@ struct Simulation {
             config.maxDiffEntries = parameters.maxDiffEntries
             configs.append(config)
             nodes.append(SimNode(id: config.myID))
+            tickLengths.append(Self.tickLength - 3 + UInt64(rng.int(0...6)))
         }
     }
 
@@ -227,7 +230,7 @@ struct Simulation {
             trace.mix(1 &+ UInt64(node) << 8 &+ time << 16)
             let actions = nodes[node].core!.tick()
             execute(actions, on: node)
-            queue.push(.tick(node: node, incarnation: incarnation), at: time + Self.tickLength)
+            queue.push(.tick(node: node, incarnation: incarnation), at: time + tickLengths[node])
 
         case .deliver(let envelope):
             deliver(envelope)
