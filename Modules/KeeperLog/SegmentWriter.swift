@@ -42,6 +42,10 @@ final class SegmentWriter {
     /// Zeros for preallocation.
     private static let zeroBlock = 1 << 20
     private let zeros: UnsafeMutableRawPointer
+    /// Zero-fills ahead of the writer, so preallocation blocks do not stall batches.
+    private let preallocator = Preallocator()
+    /// The most the writer zero-fills itself when the preallocator has not kept up.
+    private var inlineStep: Int64 { Int64(min(configuration.preallocationSize, 1 << 20)) }
 
     init(configuration: LogConfiguration, sealed: [LogSegment], active: Active?, lastZxid: Zxid) {
         self.configuration = configuration
@@ -78,6 +82,7 @@ final class SegmentWriter {
         var total = 0
         for record in batch { total += LogFormat.recordExtent(payloadLength: record.payload.count) }
         let start = active!.info.byteCount
+        if start + Int64(total) > active!.allocatedEnd { absorbPreallocation(cancel: false) }
         try allocate(through: start + Int64(total))
         if batch.count > scratchRecords {
             scratch.deallocate()
@@ -119,6 +124,21 @@ final class SegmentWriter {
         if active!.info.firstZxid == nil { active!.info.firstZxid = batch.first!.zxid }
         active!.info.lastZxid = batch.last!.zxid
         lastZxid = batch.last!.zxid
+        let block = Int64(configuration.preallocationSize)
+        if active!.allocatedEnd - offset < block / 2 && !preallocator.isBusy {
+            preallocator.start(file: active!.file, from: active!.allocatedEnd, to: active!.allocatedEnd + block)
+        }
+    }
+
+    /// Takes over what the preallocator zero-filled (waiting for it, or stopping it early with
+    /// `cancel`). After it returns nothing else writes to the active segment. A preallocation
+    /// error is not reported here: the writer zero-fills inline what it still needs and meets
+    /// the same error (ENOSPC) on the batch it belongs to.
+    private func absorbPreallocation(cancel: Bool) {
+        guard let result = preallocator.finish(cancel: cancel), let current = active,
+            (result.file as AnyObject) === (current.file as AnyObject)
+        else { return }
+        active!.allocatedEnd = max(current.allocatedEnd, result.reached)
     }
 
     /// One pwritev of a chunk of records. The payload pointers come from nested
@@ -153,10 +173,11 @@ final class SegmentWriter {
         return Int64(bytes)
     }
 
-    /// Zero-fills the active segment in preallocation blocks until it reaches `end`.
+    /// Zero-fills the active segment until it reaches `end` (rounded up to `inlineStep`), when
+    /// the preallocator has not done it ahead.
     private func allocate(through end: Int64) throws {
         guard end > active!.allocatedEnd else { return }
-        let block = Int64(configuration.preallocationSize)
+        let block = inlineStep
         let target = (end + block - 1) / block * block
         var offset = active!.allocatedEnd
         while offset < target {
@@ -185,6 +206,7 @@ final class SegmentWriter {
     /// may records go into it: a crash can never leave a named segment without its header, nor
     /// forget a segment that holds synced records.
     private func roll(base: Zxid) throws {
+        absorbPreallocation(cancel: true)
         if active != nil {
             try active!.file.truncate(to: active!.info.byteCount)
             active!.allocatedEnd = active!.info.byteCount
@@ -234,6 +256,7 @@ final class SegmentWriter {
     /// sync, so nothing of the failed batch (which a failed fdatasync may have half-written, or
     /// dropped while reads still show it) can resurface at recovery.
     func repair() throws {
+        absorbPreallocation(cancel: true)
         guard active != nil else { return }
         try active!.file.truncate(to: active!.info.byteCount)
         active!.allocatedEnd = active!.info.byteCount
@@ -247,6 +270,7 @@ final class SegmentWriter {
     /// never a log with a hole.
     func truncate(after zxid: Zxid) throws {
         guard zxid < lastZxid else { return }
+        absorbPreallocation(cancel: true)
         if let current = active, current.info.baseZxid > zxid {
             try current.file.close()
             active = nil
@@ -310,6 +334,7 @@ final class SegmentWriter {
     }
 
     func close() throws {
+        preallocator.stop()
         if let active {
             self.active = nil
             try active.file.close()

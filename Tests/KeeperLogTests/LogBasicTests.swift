@@ -141,12 +141,16 @@ struct LogBasicTests {
         try log.append(zxid: zxid(1), payload: payload(1, length: 100))
         fileSystem.waitForHeldSync()
         // These fill the queue; the last append blocks until the held sync is released.
-        let appender = Task.detached {
-            for counter in 2...40 { try log.append(zxid: zxid(counter), payload: payload(counter, length: 100)) }
+        // A thread of its own: a blocked append must not hold one of the few threads of the
+        // test's concurrency pool.
+        let appender = startThread {
+            for counter in 2...40 {
+                #expect(throws: Never.self) { try log.append(zxid: zxid(counter), payload: payload(counter, length: 100)) }
+            }
         }
         log.waitForBlockedAppender()
         fileSystem.releaseSyncs()
-        try await appender.value
+        joinThread(appender)
         try await log.waitUntilDurable(zxid(40))
         #expect(try readAll(log).count == 40)
         try log.close()

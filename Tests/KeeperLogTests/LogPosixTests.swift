@@ -15,7 +15,7 @@ struct LogPosixTests {
         var template = Array("/tmp/keeperlog-test-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else { throw KeeperLogError.io(operation: "mkdtemp", path: "/tmp", errno: errno) }
-        return String(cString: template)
+        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     func removeTree(_ path: String) throws {
