@@ -67,7 +67,27 @@ for path in glob.glob(os.path.join(fixtures, "*.txns")):
             txns.append(t)
             add(3, 0, t)
 
-# Quorum packets (no capture of a ZooKeeper ensemble yet): built from the txns above.
+# Peer streams of a real ensemble.
+for path in sorted(glob.glob(os.path.join(fixtures, "*.stream"))):
+    sides = {"I": b"", "A": b""}
+    for line in open(path):
+        kind, _, hexdata = line.strip().partition(" ")
+        if kind in sides:
+            sides[kind] += bytes.fromhex(hexdata)
+    name = os.path.basename(path)
+    if name.startswith("quorum"):
+        for side in sides.values():
+            if side:
+                add(4, 0, side[:4096])
+    else:
+        initiator = sides["I"]
+        (length,) = struct.unpack(">i", initiator[16:20])
+        add(7, 9, initiator[:20 + length])
+        for side in (initiator[20 + length:], sides["A"]):
+            if side:
+                add(8, 0, side)
+
+# Quorum packets built from the txns above.
 def packet(ptype, zxid, data, auth=None):
     out = struct.pack(">iq", ptype, zxid)
     out += struct.pack(">i", -1) if data is None else struct.pack(">i", len(data)) + data

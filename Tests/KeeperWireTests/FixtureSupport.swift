@@ -54,6 +54,19 @@ enum Fixtures {
         }
     }
 
+    /// Raw peer connections: (name, bytes from the side that connected, bytes from the side that accepted).
+    static func streams() throws -> [(name: String, initiator: ByteBuffer, acceptor: ByteBuffer)] {
+        try files(extension: "stream").map { url in
+            var initiator = ByteBuffer()
+            var acceptor = ByteBuffer()
+            for line in try String(contentsOf: url, encoding: .utf8).split(separator: "\n") {
+                if line.hasPrefix("I ") { initiator.writeBytes(bytes(hex: line.dropFirst(2))) }
+                if line.hasPrefix("A ") { acceptor.writeBytes(bytes(hex: line.dropFirst(2))) }
+            }
+            return (url.lastPathComponent, initiator, acceptor)
+        }
+    }
+
     static func txns() throws -> [ByteBuffer] {
         try files(extension: "txns").flatMap { url in
             try String(contentsOf: url, encoding: .utf8).split(separator: "\n")

@@ -9,6 +9,10 @@ per connection into --out: the frames each side sent, in order, as hex.
     C4 <hex>   the raw bytes of a four-letter-word command (the first 4 bytes, + stmk's mask)
     S4 <hex>   the server's raw text answer to it
 
+With --raw, nothing is parsed: each side's bytes are written in the chunks they arrived in,
+`I <hex>` for the side that opened the connection and `A <hex>` for the side that accepted it
+(peer connections: quorum packets are not length-prefixed).
+
 SIGUSR1 drops every open connection (both sides), so that a client reconnects and sends
 SetWatches. SIGTERM stops the proxy after writing what it has.
 """
@@ -25,8 +29,9 @@ FOUR_LETTER_WORDS = {w.encode() for w in
 
 
 class Recorder:
-    def __init__(self, path, header):
+    def __init__(self, path, header, raw=False):
         self.path = path
+        self.raw = raw
         self.lines = ["# " + h for h in header]
         self.lock = threading.Lock()
         self.buffers = {"C": b"", "S": b""}
@@ -35,6 +40,9 @@ class Recorder:
 
     def feed(self, side, data):
         with self.lock:
+            if self.raw:
+                self.lines.append(f"{'I' if side == 'C' else 'A'} {data.hex()}")
+                return
             if side == "C" and self.first:
                 self.first = False
                 if data[:4] in FOUR_LETTER_WORDS:
@@ -92,6 +100,7 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--label", required=True)
     parser.add_argument("--comment", action="append", default=[])
+    parser.add_argument("--raw", action="store_true")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -121,10 +130,15 @@ def main():
             conn, _ = server.accept()
         except InterruptedError:
             continue
+        try:
+            upstream = socket.create_connection(("127.0.0.1", args.upstream))
+        except OSError:
+            conn.close()  # the upstream is not listening yet: the peer retries
+            continue
         counter[0] += 1
-        upstream = socket.create_connection(("127.0.0.1", args.upstream))
-        path = os.path.join(args.out, f"{args.label}-{counter[0]:02d}.frames")
-        recorder = Recorder(path, [f"client: {args.label}", *args.comment])
+        extension = "stream" if args.raw else "frames"
+        path = os.path.join(args.out, f"{args.label}-{counter[0]:02d}.{extension}")
+        recorder = Recorder(path, [f"client: {args.label}", *args.comment], raw=args.raw)
         live = threading.Event()
         live.set()
         thread = threading.Thread(target=pump, args=(conn, upstream, recorder, live), daemon=True)
