@@ -272,7 +272,8 @@ extension ZabCore {
             break
 
         case .request(let payload):
-            guard leading.phase == .broadcast else { return }
+            // Over the limit the request is dropped; the client's request times out.
+            guard leading.phase == .broadcast, outstandingProposals < config.maxOutstandingProposals else { return }
             guard let zxid = nextZxid else {
                 // The epoch's counter is used up: force a new epoch (see `propose`).
                 startLooking(&actions, leaving: true)

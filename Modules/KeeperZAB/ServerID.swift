@@ -36,6 +36,10 @@ public struct ZabConfig: Hashable, Sendable {
     /// `commitLogCount`: committed txns the core keeps in memory to bring a learner up to date
     /// by DIFF; a learner further behind gets a SNAP (ZooKeeper keeps 500).
     public var maxDiffEntries: Int = 500
+    /// Proposals the leader keeps in flight (proposed, not yet committed) before it refuses
+    /// more: the bound on the uncommitted history in memory (ZooKeeper's
+    /// `globalOutstandingLimit`, 1000).
+    public var maxOutstandingProposals: Int = 1000
 
     public init(myID: ServerID, voters: Set<ServerID>, observers: Set<ServerID> = []) {
         precondition(voters.isDisjoint(with: observers), "a server is either a voter or an observer")

@@ -34,6 +34,8 @@ public enum ProposeError: Error, Hashable, Sendable {
     /// The epoch's 32-bit counter is used up: the leader stepped down to force a new epoch
     /// (as ZooKeeper does on rollover). Carry out `actions`, then retry on the next leader.
     case zxidCounterExhausted(actions: [Action])
+    /// `maxOutstandingProposals` txns are already in flight: slow the clients down.
+    case tooManyOutstanding(limit: Int)
 }
 
 /// The ZAB replication core: a pure, deterministic state machine.
@@ -140,6 +142,11 @@ public struct ZabCore: Sendable {
         return next
     }
 
+    /// Txns proposed (or received) and not yet known committed.
+    public var outstandingProposals: Int {
+        history.entries.count - history.firstIndex(after: max(committedZxid, history.base))
+    }
+
     /// Starts the first election. Call once, before anything else.
     public mutating func start() -> [Action] {
         precondition(!started, "ZabCore.start() called twice")
@@ -224,6 +231,9 @@ public struct ZabCore: Sendable {
     public mutating func propose(_ payload: [UInt8]) throws(ProposeError) -> (zxid: Zxid, actions: [Action]) {
         precondition(started, "ZabCore.propose before start()")
         guard mode == .leading, leading.phase == .broadcast else { throw .notLeader(role) }
+        guard outstandingProposals < config.maxOutstandingProposals else {
+            throw .tooManyOutstanding(limit: config.maxOutstandingProposals)
+        }
         guard let zxid = nextZxid else {
             var actions: [Action] = []
             startLooking(&actions, leaving: true)

@@ -378,3 +378,21 @@ import Testing
         #expect(copy.entries.map(\.zxid.counter) == [4, 7])
     }
 }
+
+@Suite struct BackpressureTests {
+    @Test func leaderRefusesPastTheOutstandingLimit() throws {
+        var config = ZabConfig(myID: ServerID(1), voters: [ServerID(1)])
+        config.maxOutstandingProposals = 2
+        var core = ZabCore(config: config, durable: .empty)
+        _ = core.start()
+        #expect(core.role == .leading(epoch: 1))
+        _ = try core.propose([1])
+        _ = try core.propose([2])
+        #expect(core.outstandingProposals == 2)
+        #expect(throws: ProposeError.tooManyOutstanding(limit: 2)) { _ = try core.propose([3]) }
+        // Durable on the only voter: committed, room again.
+        _ = core.logDurable(upTo: Zxid(epoch: 1, counter: 2))
+        #expect(core.outstandingProposals == 0)
+        #expect(try core.propose([3]).zxid == Zxid(epoch: 1, counter: 3))
+    }
+}

@@ -16,6 +16,7 @@ struct SimParameters: CustomStringConvertible {
     var faultRate: Double
     var slowDiskRate: Double
     var writeInterval: Int
+    var maxOutstanding: Int
 
     init(seed: UInt64, chaosTicks: Int) {
         var rng = SimRandom(seed: seed ^ 0x5EED)
@@ -30,10 +31,11 @@ struct SimParameters: CustomStringConvertible {
         faultRate = rng.double(0.01...0.06)
         slowDiskRate = rng.chance(0.5) ? rng.double(0...0.5) : 0
         writeInterval = rng.int(2...12)
+        maxOutstanding = rng.chance(0.3) ? rng.int(1...8) : 1000
     }
 
     var description: String {
-        "\(voters) voters + \(observers) observers, \(chaosTicks) chaos ticks, diff window \(maxDiffEntries), drop \(dropRate), dup \(duplicateRate), slow \(slowRate), faults \(faultRate)/tick, slow disk \(slowDiskRate)"
+        "\(voters) voters + \(observers) observers, \(chaosTicks) chaos ticks, diff window \(maxDiffEntries), drop \(dropRate), dup \(duplicateRate), slow \(slowRate), faults \(faultRate)/tick, slow disk \(slowDiskRate), outstanding \(maxOutstanding)"
     }
 }
 
@@ -139,6 +141,7 @@ struct Simulation {
             config.syncLimit = 5
             config.electionResendTicks = 2
             config.maxDiffEntries = parameters.maxDiffEntries
+            config.maxOutstandingProposals = parameters.maxOutstanding
             configs.append(config)
             nodes.append(SimNode(id: config.myID))
             tickLengths.append(Self.tickLength - 3 + UInt64(rng.int(0...6)))
