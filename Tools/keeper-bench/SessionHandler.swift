@@ -1,0 +1,369 @@
+import KeeperModel
+import KeeperWire
+import NIOCore
+
+/// One job for one session: send the requests of `source`, keeping up to `outstanding` in
+/// flight, until the source runs dry, `maxRequests` were sent or the clock reaches `stopAt`;
+/// then wait for every reply. Replies that arrive within [measureFrom, measureUntil) are counted
+/// and their latency recorded.
+struct Job: Sendable {
+    var source: RequestSource
+    var outstanding: Int
+    var measureFrom: NIODeadline
+    var measureUntil: NIODeadline
+    var stopAt: NIODeadline
+    var maxRequests: Int
+    /// The longest wait for the next reply while requests are in flight.
+    var replyTimeout: TimeAmount
+    /// What the job is, for messages ("preparing keys").
+    var phase: String
+    /// Error replies: count them (the measured workload) or fail the job at the first one
+    /// (preparing, cleaning up) except for the one code that is expected.
+    var errorPolicy: ErrorPolicy
+
+    enum ErrorPolicy: Sendable {
+        case count
+        case fail(except: KeeperErrorCode?)
+    }
+}
+
+/// What one session's job did.
+struct JobOutcome: Sendable {
+    /// Latencies of the replies received in the measured window: all, reads, writes.
+    var latency = LatencyHistogram()
+    var readLatency = LatencyHistogram()
+    var writeLatency = LatencyHistogram()
+    /// Replies received in the measured window.
+    var measured = 0
+    /// Requests sent and replies received over the whole job.
+    var sent = 0
+    var completed = 0
+    /// Error replies by result code (over the whole job).
+    var errorCounts: [Int32: Int] = [:]
+}
+
+/// The client side of one ZooKeeper session on one connection: the handshake, then pipelined
+/// requests. It runs entirely on its channel's event loop (reach it through `Session`), keeps
+/// the send time of every request in flight in a ring indexed by xid, and relies on the
+/// protocol's guarantee that a session's replies come back in request order (ZooKeeper
+/// Programmer's Guide, "Ordering"): a reply out of order is a protocol violation.
+final class SessionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let server: HostPort
+    let index: Int
+    /// The session timeout asked for in the ConnectRequest, in milliseconds.
+    let requestedTimeout: Int32
+    /// Slots of the ring of send times: the most requests a job may keep in flight.
+    let capacity: Int
+
+    private var context: ChannelHandlerContext?
+    private var handshake: EventLoopPromise<ConnectResponse>?
+    private var isConnected = false
+    private var isGone = false
+
+    /// The xid of the next request, and of the oldest request still unanswered.
+    private var nextXid: Int32 = 1
+    private var oldestXid: Int32 = 1
+    private var inFlight = 0
+    private var sendTimes: [UInt64]
+    private var kinds: [RequestKind]
+    /// Frames written since the last flush: replies of one read trigger many requests, sent
+    /// with one write.
+    private var pending: ByteBuffer
+
+    private var running: RunningJob?
+    private var closing: (xid: Int32, promise: EventLoopPromise<Void>)?
+
+    /// The state of the job in progress (a class, so that it is mutated in place).
+    private final class RunningJob {
+        var job: Job
+        let promise: EventLoopPromise<JobOutcome>
+        let firstXid: Int32
+        let measureFrom: UInt64
+        let measureUntil: UInt64
+        let stopAt: UInt64
+        var outcome = JobOutcome()
+        var lastProgress: UInt64
+        var watchdog: Scheduled<Void>?
+
+        init(job: Job, promise: EventLoopPromise<JobOutcome>, firstXid: Int32, now: UInt64) {
+            self.job = job
+            self.promise = promise
+            self.firstXid = firstXid
+            measureFrom = job.measureFrom.uptimeNanoseconds
+            measureUntil = job.measureUntil.uptimeNanoseconds
+            stopAt = job.stopAt.uptimeNanoseconds
+            lastProgress = now
+        }
+
+        var canSend: Bool {
+            job.source.hasNext && outcome.sent < job.maxRequests
+        }
+    }
+
+    init(server: HostPort, index: Int, requestedTimeout: Int32, capacity: Int) {
+        precondition(capacity >= 1, "a session keeps at least one request in flight")
+        self.server = server
+        self.index = index
+        self.requestedTimeout = requestedTimeout
+        self.capacity = capacity
+        sendTimes = [UInt64](repeating: 0, count: capacity)
+        kinds = [RequestKind](repeating: .write, count: capacity)
+        pending = ByteBuffer()
+    }
+
+    // MARK: Called through Session, on the event loop.
+
+    /// Completes when the server has answered the ConnectRequest with a session.
+    var handshakeResult: EventLoopFuture<ConnectResponse> {
+        guard let handshake else {
+            preconditionFailure("the handshake promise exists from handlerAdded on")
+        }
+        return handshake.futureResult
+    }
+
+    /// Starts `job`; the future completes when every request it sent has been answered.
+    func start(_ job: Job, on loop: any EventLoop) -> EventLoopFuture<JobOutcome> {
+        precondition(running == nil && closing == nil, "one job at a time per session")
+        precondition(job.outstanding >= 1 && job.outstanding <= capacity, "outstanding within 1...capacity")
+        guard let context, isConnected, !isGone else {
+            return loop.makeFailedFuture(
+                BenchError.connectionClosed(server, session: index, inFlight: 0, phase: job.phase))
+        }
+        let now = NIODeadline.now().uptimeNanoseconds
+        let state = RunningJob(job: job, promise: loop.makePromise(), firstXid: nextXid, now: now)
+        running = state
+        armWatchdog(state, context: context)
+        send(state, now: now)
+        flush(context)
+        finishIfDone(state)
+        return state.promise.futureResult
+    }
+
+    /// Sends closeSession and completes when the server answered it or closed the connection.
+    func close(on loop: any EventLoop) -> EventLoopFuture<Void> {
+        precondition(running == nil && closing == nil, "close a session once, with no job running")
+        guard let context, isConnected, !isGone else { return loop.makeSucceededVoidFuture() }
+        let xid = nextXid
+        nextXid += 1
+        let promise = loop.makePromise(of: Void.self)
+        closing = (xid, promise)
+        Request.closeSession.writeFrame(xid: xid, to: &pending)
+        flush(context)
+        return promise.futureResult
+    }
+
+    /// How many requests of the running (or last) job were sent: the create workload's
+    /// cleanup deletes every name it may have created, even after a failed run.
+    private(set) var lastJobSent = 0
+
+    // MARK: ChannelInboundHandler
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        handshake = context.eventLoop.makePromise()
+        pending = context.channel.allocator.buffer(capacity: 64 * 1024)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        connectionEnded(phase: isConnected ? "the run" : "the handshake")
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // A new session: protocol 0, no zxid seen, no session id, a zeroed password, and the
+        // readOnly byte (false) that every current client sends.
+        let request = ConnectRequest(
+            lastZxidSeen: Zxid(0), timeOut: requestedTimeout, sessionID: .none,
+            passwd: [UInt8](repeating: 0, count: 16), readOnly: false)
+        pending.writeJuteFrame { (b: inout ByteBuffer) in request.write(to: &b) }
+        flush(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connectionEnded(phase: running?.job.phase ?? (isConnected ? "an idle moment" : "the handshake"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(.protocolViolation(server, session: index, "\(error)"))
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard isConnected else { return handshakeReply(frame, context: context) }
+        let now = NIODeadline.now().uptimeNanoseconds
+        var reader = JuteReader(frame)
+        let header: ReplyHeader
+        do {
+            header = try ReplyHeader(jute: &reader)
+        } catch {
+            return protocolFailure("an undecodable ReplyHeader: \(error)", context: context)
+        }
+        switch header.xid {
+        case SpecialXid.notification, SpecialXid.ping, SpecialXid.auth, SpecialXid.setWatches:
+            // No watch, ping, auth or setWatches is ever sent; a server that sends one anyway
+            // does not disturb the numbered replies.
+            return
+        default:
+            break
+        }
+        if let closing, header.xid == closing.xid {
+            self.closing = nil
+            closing.promise.succeed()
+            context.close(promise: nil)
+            return
+        }
+        guard inFlight > 0, header.xid == oldestXid else {
+            return protocolFailure(
+                "a reply with xid \(header.xid) when \(inFlight > 0 ? "xid \(oldestXid)" : "no reply") was due",
+                context: context)
+        }
+        inFlight -= 1
+        oldestXid += 1
+        // After a job failed, its remaining replies still arrive; they are dropped.
+        guard let state = running else { return }
+        let slot = Int(header.xid) % capacity
+        let latency = now &- sendTimes[slot]
+        state.lastProgress = now
+        state.outcome.completed += 1
+        if now >= state.measureFrom && now < state.measureUntil {
+            state.outcome.measured += 1
+            state.outcome.latency.record(latency)
+            switch kinds[slot] {
+            case .read: state.outcome.readLatency.record(latency)
+            case .write: state.outcome.writeLatency.record(latency)
+            }
+        }
+        if header.err != 0 {
+            switch state.job.errorPolicy {
+            case .count:
+                state.outcome.errorCounts[header.err, default: 0] += 1
+            case .fail(let expected):
+                if header.err == expected?.rawValue {
+                    state.outcome.errorCounts[header.err, default: 0] += 1
+                } else {
+                    let path = state.job.source.path(ofRequest: Int(header.xid - state.firstXid))
+                    return fail(.errorReply(server, session: index, phase: state.job.phase, path: path, code: header.err))
+                }
+            }
+        }
+        send(state, now: now)
+        finishIfDone(state)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flush(context)
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: Internals
+
+    private func handshakeReply(_ frame: ByteBuffer, context: ChannelHandlerContext) {
+        let response: ConnectResponse
+        do {
+            var reader = JuteReader(frame)
+            response = try ConnectResponse(jute: &reader)
+        } catch {
+            return protocolFailure("an undecodable ConnectResponse: \(error)", context: context)
+        }
+        guard response.timeOut > 0, response.sessionID != .none else {
+            handshake?.fail(BenchError.sessionRefused(server, session: index))
+            handshake = nil
+            context.close(promise: nil)
+            return
+        }
+        isConnected = true
+        handshake?.succeed(response)
+        handshake = nil
+    }
+
+    /// Sends requests until the window of `outstanding` is full or the job may send no more.
+    private func send(_ state: RunningJob, now: UInt64) {
+        guard now < state.stopAt else { return }
+        while inFlight < state.job.outstanding && state.canSend {
+            precondition(nextXid < Int32.max, "xids exhausted: bounded by --max-requests")
+            let xid = nextXid
+            nextXid += 1
+            let kind = state.job.source.writeNext(xid: xid, into: &pending)
+            let slot = Int(xid) % capacity
+            sendTimes[slot] = now
+            kinds[slot] = kind
+            inFlight += 1
+            state.outcome.sent += 1
+            lastJobSent = state.outcome.sent
+        }
+    }
+
+    private func flush(_ context: ChannelHandlerContext) {
+        guard pending.readableBytes > 0 else { return }
+        let frames = pending
+        pending = context.channel.allocator.buffer(capacity: 64 * 1024)
+        context.writeAndFlush(wrapOutboundOut(frames), promise: nil)
+    }
+
+    private func finishIfDone(_ state: RunningJob) {
+        guard inFlight == 0, running === state else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard !state.canSend || now >= state.stopAt else { return }
+        running = nil
+        state.watchdog?.cancel()
+        state.promise.succeed(state.outcome)
+    }
+
+    /// Checks, once a second, that a reply came within `replyTimeout` while requests are in
+    /// flight, so a server that stops answering ends the run instead of hanging it.
+    private func armWatchdog(_ state: RunningJob, context: ChannelHandlerContext) {
+        let loop = context.eventLoop.assumeIsolated()
+        let timeout = UInt64(state.job.replyTimeout.nanoseconds)
+        state.watchdog = loop.scheduleTask(in: .seconds(1)) { [self] in
+            guard running === state else { return }
+            let now = NIODeadline.now().uptimeNanoseconds
+            if inFlight > 0 && now &- state.lastProgress > timeout {
+                fail(.noReply(server, session: index, inFlight: inFlight,
+                              seconds: state.job.replyTimeout.nanoseconds / 1_000_000_000, phase: state.job.phase))
+                self.context?.close(promise: nil)
+                return
+            }
+            // The window may have been full until stopAt passed with nothing left to answer.
+            finishIfDone(state)
+            if running === state, let context = self.context { armWatchdog(state, context: context) }
+        }
+    }
+
+    private func protocolFailure(_ what: String, context: ChannelHandlerContext) {
+        fail(.protocolViolation(server, session: index, what))
+        context.close(promise: nil)
+    }
+
+    /// Fails whatever is waiting: the handshake, the running job, or nothing.
+    private func fail(_ error: BenchError) {
+        if let handshake {
+            self.handshake = nil
+            handshake.fail(error)
+        }
+        if let state = running {
+            running = nil
+            state.watchdog?.cancel()
+            state.promise.fail(error)
+        }
+    }
+
+    private func connectionEnded(phase: String) {
+        isGone = true
+        if let closing {
+            // ZooKeeper closes the connection right after answering closeSession; a close
+            // before the answer ends the session just as well.
+            self.closing = nil
+            closing.promise.succeed()
+        }
+        if handshake != nil {
+            fail(.connectionClosed(server, session: index, inFlight: 0, phase: "the handshake"))
+        }
+        fail(.connectionClosed(server, session: index, inFlight: inFlight, phase: phase))
+    }
+}
