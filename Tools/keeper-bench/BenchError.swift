@@ -19,7 +19,8 @@ enum BenchError: Error, CustomStringConvertible {
             return "invalid host list '\(text)': \(why)"
         case .connectFailed(let server, let session, let underlying):
             return "session \(session): cannot connect to \(server): \(underlying). "
-                + "Is a ZooKeeper-protocol server listening there?"
+                + "Is a ZooKeeper-protocol server listening there, and does it accept this many "
+                + "connections from one address (maxClientCnxns, 60 by default)?"
         case .sessionRefused(let server, let session):
             return "session \(session): \(server) refused to open a session (ConnectResponse with "
                 + "timeOut 0 / sessionId 0). Check the server's log."
@@ -31,7 +32,8 @@ enum BenchError: Error, CustomStringConvertible {
             return "session \(session): \(server) broke the ZooKeeper protocol: \(what)"
         case .noReply(let server, let session, let inFlight, let seconds, let phase):
             return "session \(session): \(server) left \(inFlight) request(s) unanswered for \(seconds) s "
-                + "during \(phase); giving up. Raise --reply-timeout if the server is just slow."
+                + "during \(phase); giving up. Raise \(phase.hasPrefix("the handshake") ? "--connect-timeout" : "--reply-timeout") "
+                + "if the server is just slow."
         case .errorReply(let server, let session, let phase, let path, let code):
             return "session \(session): \(server) answered \(Self.name(of: code)) (\(code)) for \(path) "
                 + "during \(phase)"

@@ -41,8 +41,8 @@ struct Session: Sendable {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SessionHandler.self), eventLoop: loop)
         }.get()
         // A server that accepts the connection but never answers the ConnectRequest is cut
-        // off after the connect timeout; the handshake then fails as a closed connection.
-        let guardTask = loop.scheduleTask(in: connectTimeout) { channel.close(promise: nil) }
+        // off after the connect timeout.
+        let guardTask = loop.scheduleTask(in: connectTimeout) { handler.value.handshakeTimedOut(after: connectTimeout) }
         defer { guardTask.cancel() }
         let response = try await loop.flatSubmit { handler.value.handshakeResult }.get()
         return Session(

@@ -60,6 +60,7 @@ final class SessionHandler: ChannelInboundHandler {
 
     private var context: ChannelHandlerContext?
     private var handshake: EventLoopPromise<ConnectResponse>?
+    private var handshakeFuture: EventLoopFuture<ConnectResponse>?
     private var isConnected = false
     private var isGone = false
 
@@ -117,11 +118,12 @@ final class SessionHandler: ChannelInboundHandler {
     // MARK: Called through Session, on the event loop.
 
     /// Completes when the server has answered the ConnectRequest with a session.
+    /// (The future outlives the promise, which is dropped once completed.)
     var handshakeResult: EventLoopFuture<ConnectResponse> {
-        guard let handshake else {
-            preconditionFailure("the handshake promise exists from handlerAdded on")
+        guard let handshakeFuture else {
+            preconditionFailure("the handshake future exists from handlerAdded on")
         }
-        return handshake.futureResult
+        return handshakeFuture
     }
 
     /// Starts `job`; the future completes when every request it sent has been answered.
@@ -140,6 +142,14 @@ final class SessionHandler: ChannelInboundHandler {
         flush(context)
         finishIfDone(state)
         return state.promise.futureResult
+    }
+
+    /// Gives up on a server that has not answered the ConnectRequest within `timeout`.
+    func handshakeTimedOut(after timeout: TimeAmount) {
+        guard handshake != nil else { return }
+        fail(.noReply(server, session: index, inFlight: 1, seconds: timeout.nanoseconds / 1_000_000_000,
+                      phase: "the handshake (ConnectRequest)"))
+        context?.close(promise: nil)
     }
 
     /// Sends closeSession and completes when the server answered it or closed the connection.
@@ -163,7 +173,9 @@ final class SessionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        handshake = context.eventLoop.makePromise()
+        let handshake = context.eventLoop.makePromise(of: ConnectResponse.self)
+        self.handshake = handshake
+        handshakeFuture = handshake.futureResult
         pending = context.channel.allocator.buffer(capacity: 64 * 1024)
     }
 
