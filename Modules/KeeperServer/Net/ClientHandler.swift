@@ -252,6 +252,15 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             server.logger.debug("undecodable request from \(remoteHost): \(error)")
             var unknown = false
             if case .unknownType = error.reason { unknown = true }
+            if header.type == OpCode.deleteContainer.rawValue {
+                // Only the server's container reaper may delete containers: ZooKeeper's prep
+                // refuses a client's request with BadArguments (an error txn).
+                submit(
+                    .malformed(.deleteContainer, .badArguments), xid: header.xid,
+                    ctx: RequestContext(session: session, cxid: header.xid, authIds: authIds))
+                pump()
+                return
+            }
             guard let op = OpCode(rawValue: header.type), !unknown else {
                 // ZooKeeper 3.8 answers an unknown type with Unimplemented (zxid -1) and closes.
                 var buffer = ByteBuffer()

@@ -32,6 +32,8 @@ enum ReportBuilder {
             replica.logger.error("report: store unreadable: \(error)")
         }
         let published = replica.lastPublished
+        // Sessions as committed (the store), with the expiry the replica published at its last tick.
+        let expiry = Dictionary(published.sessions.map { ($0.session, $0.expiresAtMillis) }, uniquingKeysWith: max)
         let connections = registry.all().map { e in
             let session = e.session.load(ordering: .relaxed)
             return ServerReport.Connection(
@@ -47,7 +49,7 @@ enum ReportBuilder {
         return ServerReport(
             version: version, mode: "standalone", stats: stats.snapshot(), connections: connections,
             outstanding: published.inFlight, zxid: zxid, nodeCount: nodeCount, ephemeralsBySession: ephemerals,
-            sessionExpiry: published.sessions.isEmpty ? sessionIDs.map { ($0, 0) } : published.sessions,
+            sessionExpiry: sessionIDs.map { id in (id, expiry[id] ?? 0) },
             watches: watches.summary(), watchesByPath: watches.byPath(), watchesByConnection: watches.byWatcher(),
             sessionOfWatcher: sessionOfWatcher, config: config, dataDirSize: dataSize, dataLogDirSize: logSize,
             approximateDataSize: dataSize, openFileDescriptors: openFileDescriptors(),
