@@ -402,7 +402,7 @@ public final class KeeperLog: @unchecked Sendable {
         do {
             try writer.close()
         } catch {
-            mutex.withLock { closeError = error as? KeeperLogError ?? .failed(cause: .closed) }
+            mutex.withLock { closeError = asLogError(error) }
         }
     }
 
@@ -437,11 +437,11 @@ public final class KeeperLog: @unchecked Sendable {
     }
 
     private func failed(batch: [PendingRecord], error: any Error) {
-        let cause = error as? KeeperLogError ?? .failed(cause: .closed)
+        let cause = asLogError(error)
         var permanent: KeeperLogError?
         if case .failed = cause { permanent = cause }
         if permanent == nil {
-            do { try writer.repair() } catch { permanent = .failed(cause: error as? KeeperLogError ?? cause) }
+            do { try writer.repair() } catch { permanent = .failed(cause: asLogError(error)) }
         }
         var doomed: [CheckedContinuation<Void, any Error>] = []
         mutex.lock()
@@ -469,4 +469,11 @@ public final class KeeperLog: @unchecked Sendable {
         onEvent(.failed(zxids: range, error: reported))
         for continuation in doomed { continuation.resume(throwing: reported) }
     }
+}
+
+/// The log's file operations throw only `KeeperLogError` (the seam's methods are typed); the
+/// writer's helpers are untyped for brevity, so this recovers the type.
+func asLogError(_ error: any Error) -> KeeperLogError {
+    guard let error = error as? KeeperLogError else { preconditionFailure("the log threw a foreign error: \(error)") }
+    return error
 }
