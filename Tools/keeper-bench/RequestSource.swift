@@ -33,11 +33,6 @@ enum Workload: String, CaseIterable, Sendable, Codable, ExpressibleByArgument {
     }
 }
 
-/// Which kind of request a reply answered: mixed runs report reads and writes apart.
-enum RequestKind: UInt8, Sendable {
-    case read
-    case write
-}
 
 /// SplitMix64: a tiny seeded generator, so a mixed run's sequence of reads and writes repeats
 /// exactly for the same --seed.
@@ -100,40 +95,41 @@ struct RequestSource: Sendable {
         }
     }
 
-    /// Writes the next request's frame (length, RequestHeader{xid, type}, record) into `buffer`.
-    mutating func writeNext(xid: Int32, into buffer: inout ByteBuffer) -> RequestKind {
+    /// Writes the next request's frame (length, RequestHeader{xid, type}, record) into `buffer`
+    /// and returns its opcode.
+    mutating func writeNext(xid: Int32, into buffer: inout ByteBuffer) -> OpCode {
         precondition(hasNext, "writeNext called on an exhausted request source")
         let index = produced
         produced += 1
         switch plan {
         case .workload(let workload, let keys, var cursor, let prefix, let readRatio, var random):
-            let kind: RequestKind
+            let read: Bool
             switch workload {
             case .create:
                 let request = CreateRequest(path: prefix + String(index), data: value, acl: ACL.openUnsafe, mode: .persistent)
                 Request.create(request).writeFrame(xid: xid, to: &buffer)
-                return .write
-            case .set: kind = .write
-            case .get: kind = .read
-            case .mixed: kind = random.nextUnit() < readRatio ? .read : .write
+                return .create
+            case .set: read = false
+            case .get: read = true
+            case .mixed: read = random.nextUnit() < readRatio
             }
             let path = keys[cursor]
             cursor += 1
             if cursor == keys.count { cursor = 0 }
-            switch kind {
-            case .read: Request.getData(GetDataRequest(path: path, watch: false)).writeFrame(xid: xid, to: &buffer)
-            case .write:
-                Request.setData(SetDataRequest(path: path, data: value, version: -1)).writeFrame(xid: xid, to: &buffer)
-            }
             plan = .workload(workload, keys: keys, cursor: cursor, createPrefix: prefix, readRatio: readRatio, random: random)
-            return kind
+            if read {
+                Request.getData(GetDataRequest(path: path, watch: false)).writeFrame(xid: xid, to: &buffer)
+                return .getData
+            }
+            Request.setData(SetDataRequest(path: path, data: value, version: -1)).writeFrame(xid: xid, to: &buffer)
+            return .setData
         case .createAll(let paths):
             let request = CreateRequest(path: paths[index], data: value, acl: ACL.openUnsafe, mode: .persistent)
             Request.create(request).writeFrame(xid: xid, to: &buffer)
-            return .write
+            return .create
         case .deleteAll(let paths):
             Request.delete(DeleteRequest(path: paths[index], version: -1)).writeFrame(xid: xid, to: &buffer)
-            return .write
+            return .delete
         }
     }
 }

@@ -69,7 +69,7 @@ final class SessionHandler: ChannelInboundHandler {
     private var oldestXid: Int32 = 1
     private var inFlight = 0
     private var sendTimes: [UInt64]
-    private var kinds: [RequestKind]
+    private var opCodes: [OpCode]
     /// Frames written since the last flush: replies of one read trigger many requests, sent
     /// with one write.
     private var pending: ByteBuffer
@@ -87,6 +87,8 @@ final class SessionHandler: ChannelInboundHandler {
         let stopAt: UInt64
         var outcome = JobOutcome()
         var lastProgress: UInt64
+        /// The length every create/setData writes and every getData must read back.
+        let valueSize: Int
         var watchdog: Scheduled<Void>?
 
         init(job: Job, promise: EventLoopPromise<JobOutcome>, firstXid: Int32, now: UInt64) {
@@ -97,6 +99,7 @@ final class SessionHandler: ChannelInboundHandler {
             measureUntil = job.measureUntil.uptimeNanoseconds
             stopAt = job.stopAt.uptimeNanoseconds
             lastProgress = now
+            valueSize = job.source.value.readableBytes
         }
 
         var canSend: Bool {
@@ -111,7 +114,7 @@ final class SessionHandler: ChannelInboundHandler {
         self.requestedTimeout = requestedTimeout
         self.capacity = capacity
         sendTimes = [UInt64](repeating: 0, count: capacity)
-        kinds = [RequestKind](repeating: .write, count: capacity)
+        opCodes = [OpCode](repeating: .setData, count: capacity)
         pending = ByteBuffer()
     }
 
@@ -246,12 +249,17 @@ final class SessionHandler: ChannelInboundHandler {
         if now >= state.measureFrom && now < state.measureUntil {
             state.outcome.measured += 1
             state.outcome.latency.record(latency)
-            switch kinds[slot] {
-            case .read: state.outcome.readLatency.record(latency)
-            case .write: state.outcome.writeLatency.record(latency)
+            if opCodes[slot] == .getData {
+                state.outcome.readLatency.record(latency)
+            } else {
+                state.outcome.writeLatency.record(latency)
             }
         }
-        if header.err != 0 {
+        if header.err == 0 {
+            if let problem = Self.check(reply: &reader, header: header, of: opCodes[slot], valueSize: state.valueSize) {
+                return protocolFailure(problem, context: context)
+            }
+        } else {
             switch state.job.errorPolicy {
             case .count:
                 state.outcome.errorCounts[header.err, default: 0] += 1
@@ -301,14 +309,44 @@ final class SessionHandler: ChannelInboundHandler {
             precondition(nextXid < Int32.max, "xids exhausted: bounded by --max-requests")
             let xid = nextXid
             nextXid += 1
-            let kind = state.job.source.writeNext(xid: xid, into: &pending)
+            let opCode = state.job.source.writeNext(xid: xid, into: &pending)
             let slot = Int(xid) % capacity
             sendTimes[slot] = now
-            kinds[slot] = kind
+            opCodes[slot] = opCode
             inFlight += 1
             state.outcome.sent += 1
             lastJobSent = state.outcome.sent
         }
+    }
+
+    /// Decodes the body of a successful reply and checks it against the request, so that
+    /// figures are never counted for a server that answers OK without doing the work: a
+    /// setData's Stat and a getData's data must carry the value's length; a create's reply must
+    /// decode. Returns what is
+    /// wrong, or nil.
+    private static func check(reply reader: inout JuteReader, header: ReplyHeader, of opCode: OpCode, valueSize: Int) -> String? {
+        let response: Response
+        do {
+            response = try Response.decode(for: opCode, header: header, from: &reader)
+        } catch {
+            return "an undecodable \(opCode) reply (xid \(header.xid)): \(error)"
+        }
+        switch (opCode, response) {
+        case (.setData, .stat(let reply)):
+            guard reply.stat.dataLength == valueSize else {
+                return "a setData reply whose Stat has dataLength \(reply.stat.dataLength), not \(valueSize)"
+            }
+        case (.getData, .getData(let reply)):
+            guard reply.data?.readableBytes ?? -1 == valueSize, reply.stat.dataLength == valueSize else {
+                return "a getData reply with \(reply.data?.readableBytes ?? -1) bytes of data "
+                    + "(Stat dataLength \(reply.stat.dataLength)), not \(valueSize)"
+            }
+        case (.create, .create), (.delete, .empty):
+            break
+        default:
+            return "a \(opCode) reply decoded as \(response)"
+        }
+        return nil
     }
 
     private func flush(_ context: ChannelHandlerContext) {
