@@ -12,12 +12,19 @@ struct KeeperBench: AsyncParsableCommand {
         commandName: "keeper-bench",
         abstract: "Load a ZooKeeper-protocol server with pipelined sessions and report ops/s and latency.",
         discussion: """
-            Each session is one TCP connection keeping up to --outstanding requests in flight.
-            The run creates its own znodes under /keeper-bench-<pid>-<n> and removes them afterwards.
+            Each session is one TCP connection with up to --outstanding requests in flight.
+            A run creates its znodes under /keeper-bench-<pid>-<n> and removes them after.
+            Latency is measured per request with a monotonic clock, from the write of the
+            request to the arrival of its reply; ops/s counts replies within --duration.
+
             Examples:
-              keeper-bench --hosts 127.0.0.1:2181 --workload set --sessions 8 --outstanding 64
+              keeper-bench --hosts 127.0.0.1:2181 --workload set
               keeper-bench --hosts 127.0.0.1:2181 --serial
-              keeper-bench --compare 127.0.0.1:2181 127.0.0.1:2281 --rounds 3 --json out.json
+              keeper-bench --compare 127.0.0.1:2181 127.0.0.1:2281 --json out.json
+
+            Exit status: 0 done; 1 a run failed (unreachable server, error reply while
+            preparing or cleaning up, protocol violation, no reply); 2 error replies
+            during a measured run; 64 bad arguments.
             """)
 
     @Option(name: .long, help: "Servers to load: host:port[,host:port...]; sessions take them in turn.")
@@ -58,7 +65,7 @@ struct KeeperBench: AsyncParsableCommand {
     @Option(name: .long, help: "Runs per target (default: 1, or 3 with --compare); medians are reported.")
     var rounds: Int?
 
-    @Option(name: .long, help: "Stop a session after this many requests even before --duration ends.")
+    @Option(name: .long, help: "Stop a session after this many requests even before --duration ends (ops/s still divides by --duration).")
     var maxRequests = BenchLimits.maxRequestsPerSession
 
     @Option(name: .long, help: "Seed of the mixed workload's read/write choice (each session adds its index).")
