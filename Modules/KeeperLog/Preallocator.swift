@@ -56,6 +56,17 @@ final class Preallocator: @unchecked Sendable {
         }
     }
 
+    /// Waits until the running job on `file` has zero-filled through `end` (or ended), and
+    /// returns how far it got; nil if no job runs on `file`. The job goes on past `end`, so
+    /// the caller may use only bytes below the returned offset.
+    func progress(of file: any LogFile, through end: Int64) -> Int64? {
+        mutex.withLock {
+            guard let current = job, (current.file as AnyObject) === (file as AnyObject) else { return nil }
+            while let running = job, running.file as AnyObject === file as AnyObject, reached < end { changed.wait() }
+            return reached
+        }
+    }
+
     /// Waits for the running job (stopping it early if `cancel`); returns how far it zero-filled
     /// and its error, or nil if there was no job. After it returns, nothing writes to the file.
     func finish(cancel: Bool) -> (file: any LogFile, reached: Int64, failure: KeeperLogError?)? {
@@ -106,6 +117,7 @@ final class Preallocator: @unchecked Sendable {
                 }
                 offset += Int64(length)
                 reached = offset
+                changed.broadcast()
             }
             failure = error
             job = nil

@@ -82,7 +82,11 @@ final class SegmentWriter {
         var total = 0
         for record in batch { total += LogFormat.recordExtent(payloadLength: record.payload.count) }
         let start = active!.info.byteCount
-        if start + Int64(total) > active!.allocatedEnd { absorbPreallocation(cancel: false) }
+        if start + Int64(total) > active!.allocatedEnd,
+            let reached = preallocator.progress(of: active!.file, through: start + Int64(total))
+        {
+            active!.allocatedEnd = max(active!.allocatedEnd, reached)
+        }
         try allocate(through: start + Int64(total))
         if batch.count > scratchRecords {
             scratch.deallocate()

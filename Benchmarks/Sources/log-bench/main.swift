@@ -37,7 +37,7 @@ struct LogBench: ParsableCommand {
     var dir: String
 
     @Option(help: "Record payload sizes in bytes, comma-separated.")
-    var sizes: String = "64,512,4096,65536"
+    var sizes: String = "64,256,4096,65536"
 
     @Option(help: "Concurrent appender counts, comma-separated.")
     var appenders: String = "1,4,16,64,256"
@@ -131,7 +131,7 @@ struct LogBench: ParsableCommand {
                   + pad(ms(result.p50), 9) + pad(ms(result.p99), 9) + pad(ms(result.p999), 10)
                   + pad(ms(raw.p50), 12) + pad(fmt(Double(result.p50) / Double(raw.p50), 2), 12))
         }
-        if let saturated = cells.last(where: { $0.size == latencySize }) ?? cells.last {
+        if let saturated = cells.filter({ $0.size == latencySize }).max(by: { $0.appenders < $1.appenders }) {
             print("saturation (\(saturated.size) B, \(saturated.appenders) appenders): p50 \(ms(saturated.log.p50)) ms, p99 \(ms(saturated.log.p99)) ms, p99.9 \(ms(saturated.log.p999)) ms")
         }
 
