@@ -34,8 +34,8 @@ import Testing
         let expected: Set<OpCode> = [
             .create, .delete, .exists, .getData, .setData, .getACL, .setACL, .getChildren, .sync, .ping,
             .getChildren2, .multi, .create2, .reconfig, .checkWatches, .removeWatches, .createContainer,
-            .createTTL, .multiRead, .auth, .getEphemerals, .getAllChildrenNumber, .setWatches2, .addWatch, .whoAmI,
-            .closeSession,
+            .createTTL, .multiRead, .auth, .setWatches, .getEphemerals, .getAllChildrenNumber, .setWatches2, .addWatch,
+            .whoAmI, .closeSession,
         ]
         #expect(expected.subtracting(seen).isEmpty, "not captured: \(expected.subtracting(seen))")
     }

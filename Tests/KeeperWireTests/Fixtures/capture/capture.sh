@@ -55,7 +55,7 @@ run() {  # run LABEL LISTEN_PORT COMMAND...
 
 run kazoo $((port + 1)) bash -c 'python3 "$0" "127.0.0.1:$1"' "$here/kazoo_driver.py" "$((port + 1))"
 run zkcli $((port + 2)) python3 "$here/zkcli_driver.py" "$zkcli" "127.0.0.1:$((port + 2))"
-run climt $((port + 3)) bash -c 'python3 "$0" "$1" "127.0.0.1:$2"' "$here/climt_driver.py" "$climt" "$((port + 3))"
+run climt $((port + 3)) python3 "$here/climt_driver.py" "$climt" "127.0.0.1:$((port + 3))"
 run javaapi $((port + 4)) bash -c 'java -cp "$0" "$1" "127.0.0.1:$2" 2>&1 | grep -v SLF4J' "$classpath" "$here/JavaApiDriver.java" "$((port + 4))"
 
 kill -TERM "${pids[0]}"

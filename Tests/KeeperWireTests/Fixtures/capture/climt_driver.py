@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Drives the C client's shell (cli_mt) through every request type its commands produce.
-Usage: climt_driver.py CLI_MT HOST:PORT"""
+"""Drives the C client's shell (cli_mt) through every request type its commands produce, and
+makes it reconnect once (the proxy drops the connection) so that it re-registers its watches
+with SetWatches (101). Usage: climt_driver.py CLI_MT HOST:PORT PROXY_PID"""
+import os
+import signal
 import subprocess
 import sys
 import time
 
-cli, server = sys.argv[1], sys.argv[2]
+cli, server, proxy_pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
 commands = """
 create /cm
 create /cm/plain
@@ -26,6 +29,9 @@ create /cm/later
 ls /cm
 ls2 /cm
 sync /cm
+wexists /cm/never
+get /cm/plain
+RECONNECT
 addauth digest user:secret
 config
 reconfig -remove 3
@@ -39,6 +45,10 @@ proc = subprocess.Popen([cli, "-h", server], stdin=subprocess.PIPE, stdout=subpr
                         stderr=subprocess.STDOUT, text=True)
 time.sleep(1.5)
 for line in commands:
+    if line == "RECONNECT":
+        os.kill(proxy_pid, signal.SIGUSR1)  # drop the connection: cli_mt reconnects with SetWatches
+        time.sleep(4)
+        continue
     proc.stdin.write(line + "\n")
     proc.stdin.flush()
     time.sleep(0.4)
