@@ -55,6 +55,13 @@ let package = Package(
             path: "Modules/KeeperLog", swiftSettings: strict),
         .target(name: "KeeperZAB", dependencies: ["KeeperModel"], path: "Modules/KeeperZAB", swiftSettings: strict),
         .target(
+            name: "KeeperBackup",
+            dependencies: [
+                "KeeperModel", "KeeperStore", "KeeperLog", "KeeperWire", "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Modules/KeeperBackup", swiftSettings: strict),
+        .target(
             name: "KeeperServer",
             dependencies: [
                 "KeeperModel", "KeeperWire", "KeeperStore", "KeeperLog", "KeeperZAB",
@@ -80,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "keeperctl",
             dependencies: [
-                "KeeperModel", "KeeperStore", "KeeperLog", "KeeperWire",
+                "KeeperModel", "KeeperStore", "KeeperLog", "KeeperWire", "KeeperBackup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/keeperctl", swiftSettings: strict),
@@ -112,6 +119,9 @@ let package = Package(
             name: "StoreCrashHelper", dependencies: ["KeeperStore", "KeeperModel"], path: "Tests/StoreCrashHelper",
             swiftSettings: strict),
         .testTarget(name: "KeeperLogTests", dependencies: ["KeeperLog", "KeeperModel"], path: "Tests/KeeperLogTests", swiftSettings: strict),
+        .testTarget(
+            name: "KeeperBackupTests", dependencies: ["KeeperBackup", "KeeperStore", "KeeperLog", "KeeperModel", "KeeperWire"],
+            path: "Tests/KeeperBackupTests", swiftSettings: strict),
         .testTarget(name: "KeeperZABTests", dependencies: ["KeeperZAB", "KeeperModel"], path: "Tests/KeeperZABTests", swiftSettings: strict),
         .testTarget(name: "SimulationTests", dependencies: ["KeeperZAB", "KeeperModel"], path: "Tests/Simulation", swiftSettings: strict),
         .testTarget(name: "KeeperServerTests", dependencies: ["KeeperServer"], path: "Tests/KeeperServerTests", swiftSettings: strict),
