@@ -7,5 +7,5 @@ struct KeeperCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keeperctl",
         abstract: "Inspect and maintain SwiftKeeper's data files.",
-        subcommands: [LogCommand.self])
+        subcommands: [LogCommand.self, BackupCommand.self, RestoreCommand.self, VerifyCommand.self, ExportCommand.self, ImportCommand.self])
 }

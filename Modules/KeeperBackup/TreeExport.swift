@@ -1,0 +1,298 @@
+import Foundation
+import KeeperLog
+import KeeperModel
+import KeeperStore
+import KeeperWire
+import NIOCore
+
+/// One line of an export file (JSON Lines): a `header`, one `node` per znode (parents before
+/// their children), and an `end` line with the node count, so a cut file is detected.
+public struct ExportRecord: Codable, Hashable, Sendable {
+    public struct ACLEntry: Codable, Hashable, Sendable {
+        public var perms: Int32
+        public var scheme: String
+        public var id: String
+    }
+    public struct StatRecord: Codable, Hashable, Sendable {
+        public var czxid: Int64, mzxid: Int64, ctime: Int64, mtime: Int64
+        public var version: Int32, cversion: Int32, aversion: Int32
+        public var ephemeralOwner: Int64, dataLength: Int32, numChildren: Int32, pzxid: Int64
+    }
+
+    /// "header", "node" or "end".
+    public var type: String
+    // header
+    public var format: String? = nil
+    public var version: Int? = nil
+    public var root: String? = nil
+    public var zxid: String? = nil
+    public var exportedAt: String? = nil
+    // node
+    public var path: String? = nil
+    /// The data, base64.
+    public var data: String? = nil
+    /// "persistent", "ephemeral", "container" or "ttl".
+    public var kind: String? = nil
+    /// TTL nodes: the TTL in milliseconds.
+    public var ttl: Int64? = nil
+    public var acl: [ACLEntry]? = nil
+    public var stat: StatRecord? = nil
+    /// The number of child creates (the stored cversion: the sequential suffix counter).
+    public var childCreates: Int32? = nil
+    // end
+    public var nodes: Int? = nil
+
+    static let formatName = "swiftkeeper-export"
+    static let formatVersion = 1
+}
+
+/// Logical export and import of a tree or subtree (JSON Lines), for moving data between
+/// clusters or keeping a readable copy; not a substitute for backups (sessions, zxids and
+/// history are not carried).
+public enum TreeExport {
+    /// Names in a store from its creation on; an import never creates them, it updates their
+    /// sequence counters only.
+    static let systemNodes: Set<String> = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"]
+
+    /// Writes the subtree at `root` of the store in `data` as JSON Lines through `emit`.
+    /// Reads one consistent view (an LMDB read transaction), so it also works while a server
+    /// runs. Returns the number of nodes.
+    @discardableResult
+    public static func export(_ data: DataDirectory, root: String, emit: (String) throws -> Void) throws -> Int {
+        var configuration = StoreConfiguration()
+        configuration.readOnly = true
+        guard FileSystem.exists(data.storePath + "/" + KeeperStore.dataFileName) else {
+            throw BackupError.badDataDirectory(path: data.dataDir, detail: "no store in \(data.storePath)")
+        }
+        let store = try KeeperStore(directory: data.storePath, configuration: configuration)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func line(_ record: ExportRecord) throws { try emit(String(decoding: try encoder.encode(record), as: UTF8.self)) }
+        return try store.read { view in
+            guard try view.exists(root) else {
+                throw BackupError.badDataDirectory(path: data.storePath, detail: "no node \(root) to export")
+            }
+            var header = ExportRecord(type: "header")
+            header.format = ExportRecord.formatName
+            header.version = ExportRecord.formatVersion
+            header.root = root
+            header.zxid = try view.lastAppliedZxid().description
+            header.exportedAt = Backup.iso8601(Date())
+            try line(header)
+            var count = 0
+            var stack = [root]
+            while let path = stack.popLast() {
+                guard let node = try view.node(at: path), let (acl, _) = try view.acl(at: path),
+                      let creates = try view.childCreateCount(of: path), let children = try view.children(of: path)
+                else { throw StoreError.damaged(directory: data.storePath, detail: "\(path) vanished inside one read view") }
+                var r = ExportRecord(type: "node")
+                r.path = path
+                r.data = Data(node.data).base64EncodedString()
+                switch node.kind {
+                case .persistent: r.kind = "persistent"
+                case .ephemeral: r.kind = "ephemeral"
+                case .container: r.kind = "container"
+                case .ttl(let ms):
+                    r.kind = "ttl"
+                    r.ttl = ms
+                }
+                r.acl = acl.map { ExportRecord.ACLEntry(perms: $0.perms.rawValue, scheme: $0.id.scheme, id: $0.id.id) }
+                let s = node.stat
+                r.stat = ExportRecord.StatRecord(
+                    czxid: s.czxid, mzxid: s.mzxid, ctime: s.ctime, mtime: s.mtime, version: s.version, cversion: s.cversion,
+                    aversion: s.aversion, ephemeralOwner: s.ephemeralOwner, dataLength: s.dataLength,
+                    numChildren: s.numChildren, pzxid: s.pzxid)
+                r.childCreates = creates
+                try line(r)
+                count += 1
+                let prefix = path == "/" ? "/" : path + "/"
+                for name in children.names.reversed() { stack.append(prefix + name) }
+            }
+            var end = ExportRecord(type: "end")
+            end.nodes = count
+            try line(end)
+            return count
+        }
+    }
+
+    /// What an import did.
+    public struct ImportReport: Sendable {
+        public var created: Int
+        /// Ephemeral nodes in the file, not imported: their sessions do not exist here.
+        public var skippedEphemerals: [String]
+        /// System nodes present in every store; only their child counters were raised.
+        public var skippedSystemNodes: [String]
+        public var txns: Int
+        public var firstZxid: Zxid?
+        public var lastZxid: Zxid?
+        public var digest: TreeDigest
+    }
+
+    /// Imports an export file into the stopped data directory `data`, as txns written to its
+    /// log and applied to its store (so the server, replicas and incremental backups see
+    /// them as ordinary history).
+    ///
+    /// Preserved per node: path, data, ACL, kind (persistent, container, TTL with its TTL),
+    /// version, aversion, ctime and mtime (as the txns' times), and the child create counter
+    /// (the stored cversion, which names the next sequential child). Not preserved: czxid,
+    /// mzxid and pzxid (new zxids), ephemeral nodes (skipped: their sessions do not exist).
+    /// A counter is carried by creating and deleting one child `.swiftkeeper-import-counter`
+    /// with `parentCVersion` set to the count (creates only ever raise it); then children are
+    /// created at that count. Every txn is first applied in a write batch that is rolled back,
+    /// so a clash (a node that already exists, a missing parent) fails before anything is
+    /// written.
+    public static func importFile(_ file: String, into data: DataDirectory) throws -> ImportReport {
+        try data.checkNotInUse()
+        let databaseID = try data.databaseID()
+        guard FileSystem.exists(data.storePath + "/" + KeeperStore.dataFileName) else {
+            throw BackupError.badDataDirectory(path: data.dataDir, detail: "no store in \(data.storePath)")
+        }
+        let records = try readExport(file)
+        let logSummary = try Backup.scanLog(data, databaseID: databaseID)
+        let store = try KeeperStore(directory: data.storePath)
+        let start = max(try store.lastAppliedZxid(), logSummary.lastZxid ?? .zero)
+        var next = start
+        var txns: [TxnEntry] = []
+        var skippedEphemerals: [String] = []
+        var skippedSystem: [String] = []
+        var created = 0
+        func add(_ txn: Txn, time: Int64) throws {
+            guard let z = next.next else {
+                throw BackupError.inconsistentSource(detail: "the zxid counter of epoch \(next.epoch) is exhausted; start the server once to move to a new epoch")
+            }
+            next = z
+            txns.append(TxnEntry(header: TxnHeader(clientID: .none, cxid: 0, zxid: z, time: time, type: txn.opCode), txn: txn))
+        }
+        let counterChild = ".swiftkeeper-import-counter"
+        for (lineNumber, r) in records {
+            guard let path = r.path, let stat = r.stat, let kind = r.kind, let aclEntries = r.acl, let creates = r.childCreates,
+                  let encoded = r.data, let bytes = Data(base64Encoded: encoded)
+            else { throw BackupError.badExport(file: file, line: lineNumber, detail: "a node line lacks path, data, kind, acl, stat or childCreates") }
+            let acl = aclEntries.map { ACL(perms: Permissions(rawValue: $0.perms), id: Id(scheme: $0.scheme, id: $0.id)) }
+            let prefix = path == "/" ? "/" : path + "/"
+            if systemNodes.contains(path) {
+                skippedSystem.append(path)
+            } else {
+                let createKind: CreateTxn.Kind
+                switch kind {
+                case "persistent": createKind = .persistent
+                case "container": createKind = .container
+                case "ttl":
+                    guard let ttl = r.ttl else { throw BackupError.badExport(file: file, line: lineNumber, detail: "a ttl node without ttl") }
+                    createKind = .ttl(ttl)
+                case "ephemeral":
+                    skippedEphemerals.append(path)
+                    continue
+                default:
+                    throw BackupError.badExport(file: file, line: lineNumber, detail: "unknown kind \(kind)")
+                }
+                // The export's root counts as one more create of its parent here (-1), like any
+                // create; below it, parents already carry their exported counter (set by the
+                // marker create), which 0 leaves alone (creates only raise it).
+                let isRoot = lineNumber == records.first?.0
+                let c = CreateTxn(path: path, data: Array(bytes), acl: acl, kind: createKind, parentCVersion: isRoot ? -1 : 0)
+                let txn: Txn
+                switch createKind {
+                case .persistent: txn = .create(c)
+                case .container: txn = .createContainer(c)
+                case .ttl: txn = .createTTL(c)
+                case .ephemeral: preconditionFailure("skipped above")
+                }
+                try add(txn, time: stat.ctime)
+                created += 1
+                if stat.version > 0 { try add(.setData(SetDataTxn(path: path, data: Array(bytes), version: stat.version)), time: stat.mtime) }
+                if stat.aversion > 0 { try add(.setACL(SetACLTxn(path: path, acl: acl, version: stat.aversion)), time: stat.mtime) }
+            }
+            if creates > 0 {
+                let marker = CreateTxn(path: prefix + counterChild, data: [], acl: ACL.openUnsafe, kind: .persistent, parentCVersion: creates)
+                try add(.create(marker), time: stat.mtime)
+                try add(.delete(DeleteTxn(path: prefix + counterChild)), time: stat.mtime)
+            }
+        }
+        // 1. Dry run: every txn must apply; the batch is then rolled back.
+        struct RolledBack: Error {}
+        do {
+            try store.write { batch in
+                for entry in txns {
+                    let result = try batch.apply(entry)
+                    guard result.succeeded else { throw BackupError.importRefused(path: result.path ?? "?", code: result.error) }
+                }
+                throw RolledBack()
+            }
+        } catch is RolledBack {}
+        guard !txns.isEmpty else {
+            return ImportReport(created: 0, skippedEphemerals: skippedEphemerals, skippedSystemNodes: skippedSystem, txns: 0,
+                                digest: try store.digest())
+        }
+        // 2. The log first (the store is a view of it), durably; then the store.
+        let log = try KeeperLog.open(LogConfiguration(directory: data.logPath, databaseID: databaseID))
+        do {
+            for entry in txns {
+                var buffer = ByteBuffer()
+                TxnCodec.write(entry, to: &buffer)
+                try log.append(zxid: entry.zxid, payload: Array(buffer.readableBytesView))
+            }
+            try log.close()
+        } catch {
+            do { try log.close() } catch {
+                // The append error is the one to report; close failing too adds nothing.
+            }
+            throw error
+        }
+        guard log.lastDurableZxid == txns.last!.zxid else {
+            throw BackupError.inconsistentSource(detail: "the log made only \(log.lastDurableZxid) durable of \(txns.last!.zxid); the server will replay what it holds")
+        }
+        for slice in stride(from: 0, to: txns.count, by: 1024) {
+            let part = txns[slice..<min(txns.count, slice + 1024)]
+            try store.write { batch in
+                for entry in part {
+                    let result = try batch.apply(entry)
+                    precondition(result.succeeded, "txn \(entry.zxid) applied in the dry run but not now: \(result.error)")
+                }
+            }
+        }
+        try store.sync()
+        return ImportReport(
+            created: created, skippedEphemerals: skippedEphemerals, skippedSystemNodes: skippedSystem, txns: txns.count,
+            firstZxid: txns.first?.zxid, lastZxid: txns.last?.zxid, digest: try store.digest())
+    }
+
+    /// Reads and checks an export file: a header, node lines, an end line with their count.
+    static func readExport(_ file: String) throws -> [(Int, ExportRecord)] {
+        let text: String
+        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+            throw BackupError.badExport(file: file, line: 0, detail: "cannot be read: \(error)")
+        }
+        let decoder = JSONDecoder()
+        var nodes: [(Int, ExportRecord)] = []
+        var sawHeader = false
+        var ended = false
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            let number = index + 1
+            guard !ended else { throw BackupError.badExport(file: file, line: number, detail: "lines after the end line") }
+            let record: ExportRecord
+            do { record = try decoder.decode(ExportRecord.self, from: Data(line.utf8)) } catch {
+                throw BackupError.badExport(file: file, line: number, detail: "not an export record: \(error)")
+            }
+            switch record.type {
+            case "header":
+                guard number == 1, record.format == ExportRecord.formatName, record.version == ExportRecord.formatVersion else {
+                    throw BackupError.badExport(file: file, line: number, detail: "expected a \(ExportRecord.formatName) version \(ExportRecord.formatVersion) header on line 1")
+                }
+                sawHeader = true
+            case "node":
+                guard sawHeader else { throw BackupError.badExport(file: file, line: number, detail: "a node before the header") }
+                nodes.append((number, record))
+            case "end":
+                guard record.nodes == nodes.count else {
+                    throw BackupError.badExport(file: file, line: number, detail: "the end line counts \(record.nodes ?? -1) nodes, the file holds \(nodes.count)")
+                }
+                ended = true
+            default:
+                throw BackupError.badExport(file: file, line: number, detail: "unknown record type \(record.type)")
+            }
+        }
+        guard ended else { throw BackupError.badExport(file: file, line: nodes.count + 1, detail: "no end line: the file is truncated") }
+        return nodes
+    }
+}
