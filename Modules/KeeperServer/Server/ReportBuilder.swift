@@ -84,10 +84,13 @@ enum ReportBuilder {
     }
 
     static func environment(_ config: ServerConfig) -> [(String, String)] {
+        func text(_ chars: [CChar]) -> String {
+            String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
         var cwd = [CChar](repeating: 0, count: 4096)
-        let dir = getcwd(&cwd, 4096) != nil ? String(cString: cwd) : "?"
+        let dir = getcwd(&cwd, 4096) != nil ? text(cwd) : "?"
         let user = getpwuid(geteuid())
         var uts = utsname()
         uname(&uts)
@@ -96,7 +99,7 @@ enum ReportBuilder {
         }
         return [
             ("zookeeper.version", version),
-            ("host.name", String(cString: host)),
+            ("host.name", text(host)),
             ("os.name", field(uts.sysname)),
             ("os.arch", field(uts.machine)),
             ("os.version", field(uts.release)),
