@@ -34,15 +34,20 @@ public struct CreateTxn: Hashable, Sendable {
     }
     public var path: String
     public var data: [UInt8]
+    /// ZooKeeper keeps a null data buffer (zkCli's `create /x` without data) apart from an
+    /// empty one: getData answers null again. When true, `data` is empty.
+    public var dataIsNull: Bool
     public var acl: [ACL]
     public var kind: Kind
     /// The parent's cversion after this create as ZooKeeper's prep computed it (creates only,
     /// see Stat), or -1 to let apply compute it.
     public var parentCVersion: Int32
 
-    public init(path: String, data: [UInt8], acl: [ACL], kind: Kind, parentCVersion: Int32 = -1) {
+    public init(path: String, data: [UInt8], dataIsNull: Bool = false, acl: [ACL], kind: Kind, parentCVersion: Int32 = -1) {
+        precondition(!dataIsNull || data.isEmpty, "null data must be empty")
         self.path = path
         self.data = data
+        self.dataIsNull = dataIsNull
         self.acl = acl
         self.kind = kind
         self.parentCVersion = parentCVersion
@@ -59,10 +64,14 @@ public struct DeleteTxn: Hashable, Sendable {
 public struct SetDataTxn: Hashable, Sendable {
     public var path: String
     public var data: [UInt8]
+    /// A null data buffer, kept apart from an empty one (see `CreateTxn.dataIsNull`).
+    public var dataIsNull: Bool
     public var version: Int32
-    public init(path: String, data: [UInt8], version: Int32) {
+    public init(path: String, data: [UInt8], dataIsNull: Bool = false, version: Int32) {
+        precondition(!dataIsNull || data.isEmpty, "null data must be empty")
         self.path = path
         self.data = data
+        self.dataIsNull = dataIsNull
         self.version = version
     }
 }

@@ -7,7 +7,8 @@ import KeeperModel
 ///
 /// Layout (offsets in bytes): czxid 0, mzxid 8, ctime 16, mtime 24, pzxid 32,
 /// ephemeralOwner 40, aclID 48, aclHash 56 (all Int64/UInt64), version 64, cversion 68,
-/// aversion 72, numChildren 76 (Int32), data from 80.
+/// aversion 72, numChildren 76 (Int32), data from 80. numChildren is never negative, so its
+/// sign bit on disk marks null data (ZooKeeper keeps a null buffer apart from an empty one).
 struct NodeRecord: Hashable {
     static let headerSize = 80
 
@@ -28,6 +29,8 @@ struct NodeRecord: Hashable {
     var aversion: Int32
     var numChildren: Int32
     var data: [UInt8]
+    /// Null data (always with empty `data`): getData answers a null buffer.
+    var dataIsNull = false
     /// Set when only the header was decoded (Stat-only reads): the stored data's length.
     var headerOnlyDataLength: Int32? = nil
 
@@ -64,7 +67,9 @@ struct NodeRecord: Hashable {
         out.storeBytes(of: version.littleEndian, toByteOffset: 64, as: Int32.self)
         out.storeBytes(of: cversion.littleEndian, toByteOffset: 68, as: Int32.self)
         out.storeBytes(of: aversion.littleEndian, toByteOffset: 72, as: Int32.self)
-        out.storeBytes(of: numChildren.littleEndian, toByteOffset: 76, as: Int32.self)
+        precondition(numChildren >= 0 && (!dataIsNull || data.isEmpty), "node record invariants")
+        let packed = dataIsNull ? numChildren | Int32.min : numChildren
+        out.storeBytes(of: packed.littleEndian, toByteOffset: 76, as: Int32.self)
         if !data.isEmpty {
             data.withUnsafeBytes { d in
                 UnsafeMutableRawBufferPointer(rebasing: out[NodeRecord.headerSize...]).copyMemory(from: d)
@@ -88,7 +93,9 @@ struct NodeRecord: Hashable {
         version = i32(64)
         cversion = i32(68)
         aversion = i32(72)
-        numChildren = i32(76)
+        let packed = i32(76)
+        numChildren = packed & Int32.max
+        dataIsNull = packed < 0
         data = withData ? Array(b[NodeRecord.headerSize...]) : []
         headerOnlyDataLength = withData ? nil : Int32(b.count - NodeRecord.headerSize)
     }
@@ -134,6 +141,7 @@ struct NodeRecord: Hashable {
         h.update(numChildren)
         h.update(Int32(data.count))
         h.update(data)
+        if dataIsNull { h.update(UInt64(0x6e75_6c6c)) }
         return h.finalize()
     }
 }

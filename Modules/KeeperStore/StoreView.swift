@@ -64,7 +64,7 @@ public struct StoreView {
     /// The node at `path` (data, Stat, kind), or nil.
     public func node(at path: String) throws -> ZNode? {
         guard let r = try record(path) else { return nil }
-        return ZNode(path: path, data: r.data, stat: r.clientStat, kind: r.kind)
+        return ZNode(path: path, data: r.data, dataIsNull: r.dataIsNull, stat: r.clientStat, kind: r.kind)
     }
 
     /// The Stat of the node at `path`, or nil when there is none (ZooKeeper's exists).
@@ -265,7 +265,7 @@ public struct StoreView {
     public func forEachNode(_ body: (ZNode) throws -> Bool) throws {
         try txn.forEach(dbs.nodes, prefix: []) { k, v in
             guard let r = NodeRecord(decoding: v) else { throw damaged("node record of \(v.count) bytes") }
-            return try body(ZNode(path: NodeKey.path(k), data: r.data, stat: r.clientStat, kind: r.kind))
+            return try body(ZNode(path: NodeKey.path(k), data: r.data, dataIsNull: r.dataIsNull, stat: r.clientStat, kind: r.kind))
         }
     }
 }

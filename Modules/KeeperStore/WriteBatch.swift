@@ -224,10 +224,11 @@ public final class WriteBatch {
         digest = digest &- oldParentTerm &+ parent.digestTerm(path: parentPath)
 
         let (aclID, aclHash) = try acquireACL(c.acl, in: t)
-        let node = NodeRecord(
+        var node = NodeRecord(
             czxid: zxid.rawValue, mzxid: zxid.rawValue, ctime: header.time, mtime: header.time, pzxid: zxid.rawValue,
             ephemeralOwner: owner, aclID: aclID, aclHash: aclHash, version: 0, cversion: 0, aversion: 0,
             numChildren: 0, data: c.data)
+        node.dataIsNull = c.dataIsNull
         try putRecord(key, node, in: t)
         digest &+= node.digestTerm(path: path)
         nodeCount += 1
@@ -279,6 +280,7 @@ public final class WriteBatch {
         guard var node = try view(t).record(key: key) else { return fail(.noNode) }
         let old = node.digestTerm(path: s.path)
         node.data = s.data
+        node.dataIsNull = s.dataIsNull
         node.version = s.version
         node.mzxid = zxid.rawValue
         node.mtime = header.time

@@ -17,11 +17,15 @@ public enum NodeKind: Hashable, Sendable {
 public struct ZNode: Hashable, Sendable {
     public var path: String
     public var data: [UInt8]
+    /// The node holds a null buffer (set without data), which ZooKeeper reports as null rather
+    /// than empty; `data` is then empty.
+    public var dataIsNull: Bool
     public var stat: Stat
     public var kind: NodeKind
-    public init(path: String, data: [UInt8], stat: Stat, kind: NodeKind) {
+    public init(path: String, data: [UInt8], dataIsNull: Bool = false, stat: Stat, kind: NodeKind) {
         self.path = path
         self.data = data
+        self.dataIsNull = dataIsNull
         self.stat = stat
         self.kind = kind
     }

@@ -92,20 +92,20 @@ public enum TxnCodec {
             case .container, .ttl: preconditionFailure("a container or TTL create must be a createContainer/createTTL txn")
             }
             buffer.writeJuteString(t.path)
-            buffer.writeJuteBuffer(t.data)
+            buffer.writeJuteBuffer(t.dataIsNull ? nil : t.data)
             buffer.writeJuteACLs(t.acl)
             buffer.writeJuteBool(ephemeral)
             buffer.writeJuteInt(t.parentCVersion)
         case .createContainer(let t):
             precondition(t.kind == .container, "a createContainer txn must have kind .container")
             buffer.writeJuteString(t.path)
-            buffer.writeJuteBuffer(t.data)
+            buffer.writeJuteBuffer(t.dataIsNull ? nil : t.data)
             buffer.writeJuteACLs(t.acl)
             buffer.writeJuteInt(t.parentCVersion)
         case .createTTL(let t):
             guard case .ttl(let ttl) = t.kind else { preconditionFailure("a createTTL txn must have kind .ttl") }
             buffer.writeJuteString(t.path)
-            buffer.writeJuteBuffer(t.data)
+            buffer.writeJuteBuffer(t.dataIsNull ? nil : t.data)
             buffer.writeJuteACLs(t.acl)
             buffer.writeJuteInt(t.parentCVersion)
             buffer.writeJuteLong(ttl)
@@ -113,7 +113,7 @@ public enum TxnCodec {
             buffer.writeJuteString(t.path)
         case .setData(let t):
             buffer.writeJuteString(t.path)
-            buffer.writeJuteBuffer(t.data)
+            buffer.writeJuteBuffer(t.dataIsNull ? nil : t.data)
             buffer.writeJuteInt(t.version)
         case .setACL(let t):
             buffer.writeJuteString(t.path)
@@ -161,34 +161,38 @@ public enum TxnCodec {
         switch type {
         case .create, .create2:
             let path = try reader.readNonNullString("CreateTxn", "path")
-            let data = try reader.readBytes("CreateTxn", "data") ?? []
+            let rawData = try reader.readBytes("CreateTxn", "data")
+            let data = rawData ?? []
             let acl = try reader.readACLs("CreateTxn", "acl")
             let ephemeral = try reader.readBool("CreateTxn", "ephemeral")
             let parentCVersion = try reader.readInt("CreateTxn", "parentCVersion")
-            let t = CreateTxn(path: path, data: data, acl: acl, kind: ephemeral ? .ephemeral : .persistent, parentCVersion: parentCVersion)
+            let t = CreateTxn(path: path, data: data, dataIsNull: rawData == nil, acl: acl, kind: ephemeral ? .ephemeral : .persistent, parentCVersion: parentCVersion)
             return type == .create ? .create(t) : .create2(t)
         case .createContainer:
             let path = try reader.readNonNullString("CreateContainerTxn", "path")
-            let data = try reader.readBytes("CreateContainerTxn", "data") ?? []
+            let rawData = try reader.readBytes("CreateContainerTxn", "data")
+            let data = rawData ?? []
             let acl = try reader.readACLs("CreateContainerTxn", "acl")
             let parentCVersion = try reader.readInt("CreateContainerTxn", "parentCVersion")
-            return .createContainer(CreateTxn(path: path, data: data, acl: acl, kind: .container, parentCVersion: parentCVersion))
+            return .createContainer(CreateTxn(path: path, data: data, dataIsNull: rawData == nil, acl: acl, kind: .container, parentCVersion: parentCVersion))
         case .createTTL:
             let path = try reader.readNonNullString("CreateTTLTxn", "path")
-            let data = try reader.readBytes("CreateTTLTxn", "data") ?? []
+            let rawData = try reader.readBytes("CreateTTLTxn", "data")
+            let data = rawData ?? []
             let acl = try reader.readACLs("CreateTTLTxn", "acl")
             let parentCVersion = try reader.readInt("CreateTTLTxn", "parentCVersion")
             let ttl = try reader.readLong("CreateTTLTxn", "ttl")
-            return .createTTL(CreateTxn(path: path, data: data, acl: acl, kind: .ttl(ttl), parentCVersion: parentCVersion))
+            return .createTTL(CreateTxn(path: path, data: data, dataIsNull: rawData == nil, acl: acl, kind: .ttl(ttl), parentCVersion: parentCVersion))
         case .delete:
             return .delete(DeleteTxn(path: try reader.readNonNullString("DeleteTxn", "path")))
         case .deleteContainer:
             return .deleteContainer(DeleteTxn(path: try reader.readNonNullString("DeleteTxn", "path")))
         case .setData:
             let path = try reader.readNonNullString("SetDataTxn", "path")
-            let data = try reader.readBytes("SetDataTxn", "data") ?? []
+            let rawData = try reader.readBytes("SetDataTxn", "data")
+            let data = rawData ?? []
             let version = try reader.readInt("SetDataTxn", "version")
-            return .setData(SetDataTxn(path: path, data: data, version: version))
+            return .setData(SetDataTxn(path: path, data: data, dataIsNull: rawData == nil, version: version))
         case .setACL:
             let path = try reader.readNonNullString("SetACLTxn", "path")
             let acl = try reader.readACLs("SetACLTxn", "acl")

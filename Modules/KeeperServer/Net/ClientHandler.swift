@@ -302,7 +302,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func dispatch(_ request: Request, xid: Int32, session: SessionID, context: ChannelHandlerContext) {
         let ctx = RequestContext(session: session, cxid: xid, authIds: authIds)
-        func data(_ b: ByteBuffer?) -> [UInt8] { b.map { Array($0.readableBytesView) } ?? [] }
+        func data(_ b: ByteBuffer?) -> [UInt8]? { b.map { Array($0.readableBytesView) } }
         func create(_ op: OpCode, _ r: CreateRequest) -> WriteRequest {
             .create(opCode: op, path: r.path, data: data(r.data), acl: r.acl, flags: r.flags, ttl: -1)
         }

@@ -146,7 +146,7 @@ public struct Prep: Sendable {
             } else if ttl >= 0 {
                 throw .badArguments
             }
-            guard data.count <= options.maxDataLength else { throw .badArguments }
+            guard (data?.count ?? 0) <= options.maxDataLength else { throw .badArguments }
             guard let parent = Self.parentPath(requestedPath) else { throw .badArguments }
             guard let fixed = Authentication.fixup(acl, authIds: context.authIds) else { throw .invalidACL }
             var parentRecord = try record(parent, tree)
@@ -182,9 +182,10 @@ public struct Prep: Sendable {
             change(parent.isEmpty ? "/" : parent, parentRecord, zxid: zxid)
             let stat = Stat(
                 czxid: zxid, mzxid: zxid, ctime: time, mtime: time, ephemeralOwner: owner,
-                dataLength: Int32(data.count), pzxid: zxid)
+                dataLength: Int32(data?.count ?? 0), pzxid: zxid)
             change(path, NodeRecord(stat: stat, childCreates: 0, acl: fixed), zxid: zxid)
-            let txn = CreateTxn(path: path, data: data, acl: fixed, kind: kind, parentCVersion: newCVersion)
+            let txn = CreateTxn(
+                path: path, data: data ?? [], dataIsNull: data == nil, acl: fixed, kind: kind, parentCVersion: newCVersion)
             switch opCode {
             case .create2: return .create2(txn)
             case .createContainer: return .createContainer(txn)
@@ -211,14 +212,14 @@ public struct Prep: Sendable {
             try Self.validate(path)
             var node = try record(path, tree)
             try Self.check(node.acl, .write, context)
-            guard data.count <= options.maxDataLength else { throw .badArguments }
+            guard (data?.count ?? 0) <= options.maxDataLength else { throw .badArguments }
             let newVersion = try Self.checkAndIncVersion(node.stat.version, version)
             node.stat.version = newVersion
             node.stat.mtime = time
             node.stat.mzxid = zxid
-            node.stat.dataLength = Int32(data.count)
+            node.stat.dataLength = Int32(data?.count ?? 0)
             change(path, node, zxid: zxid)
-            return .setData(SetDataTxn(path: path, data: data, version: newVersion))
+            return .setData(SetDataTxn(path: path, data: data ?? [], dataIsNull: data == nil, version: newVersion))
 
         case .setACL(let path, let acl, let version):
             try Self.validate(path)

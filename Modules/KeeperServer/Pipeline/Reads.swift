@@ -46,8 +46,12 @@ enum Reads {
             return try withWatch(r.watch, watcher: watcher, server: server, registered: registered) { view, zxid in
                 guard let node = try view.node(at: r.path) else { return (fail(.noNode, zxid), nil) }
                 guard try allowed(view, r.path, .read) else { return (fail(.noAuth, zxid), nil) }
-                node.data.withUnsafeBytes { bytes in
-                    out.writeGetDataReply(xid: xid, zxid: zxid, data: bytes, stat: node.stat)
+                if node.dataIsNull {
+                    out.writeGetDataReply(xid: xid, zxid: zxid, data: nil, stat: node.stat)
+                } else {
+                    node.data.withUnsafeBytes { bytes in
+                        out.writeGetDataReply(xid: xid, zxid: zxid, data: bytes, stat: node.stat)
+                    }
                 }
                 return (out, .data(r.path))
             }
@@ -134,7 +138,7 @@ enum Reads {
                             if try allowed(view, r.path, .read) {
                                 var data = ByteBuffer()
                                 data.writeBytes(node.data)
-                                results.append(.getData(data: data, stat: node.stat))
+                                results.append(.getData(data: node.dataIsNull ? nil : data, stat: node.stat))
                             } else {
                                 results.append(.error(.noAuth))
                             }

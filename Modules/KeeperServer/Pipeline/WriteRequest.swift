@@ -7,10 +7,11 @@ public indirect enum WriteRequest: Hashable, Sendable {
     /// create (1), create2 (15), createContainer (19), createTTL (21); `flags` is the raw
     /// CreateMode flag so prep can refuse unknown modes as ZooKeeper does; `ttl` is -1 when the
     /// request record has no TTL field.
-    case create(opCode: OpCode, path: String, data: [UInt8], acl: [ACL], flags: Int32, ttl: Int64)
+    /// `data` nil is a null buffer, which ZooKeeper keeps apart from an empty one.
+    case create(opCode: OpCode, path: String, data: [UInt8]?, acl: [ACL], flags: Int32, ttl: Int64)
     /// delete (2) and deleteContainer (20, only from the server itself).
     case delete(opCode: OpCode, path: String, version: Int32)
-    case setData(path: String, data: [UInt8], version: Int32)
+    case setData(path: String, data: [UInt8]?, version: Int32)
     case setACL(path: String, acl: [ACL], version: Int32)
     case check(path: String, version: Int32)
     case multi([WriteRequest])
