@@ -18,7 +18,9 @@ import Testing
     @Test(.enabled(if: nodes != nil)) func fullBackupAndRestoreThroughput() throws {
         let count = BackupBenchmark.nodes!
         let root = try TemporaryDirectory()
-        let data = DataDirectory(dataDir: root.path + "/data")
+        // KEEPER_BACKUP_BENCH_KEEP=DIR keeps the data directory there, to time keeperctl on it.
+        let keep = ProcessInfo.processInfo.environment["KEEPER_BACKUP_BENCH_KEEP"]
+        let data = DataDirectory(dataDir: keep ?? root.path + "/data")
         try FileSystem.makeDirectory(data.dataDir)
         let databaseID: UInt64 = 0xBE4C
         try DataDirectory.writeDatabaseID(databaseID, to: data.databaseIDPath)
