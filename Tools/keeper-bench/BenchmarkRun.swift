@@ -120,6 +120,15 @@ struct BenchmarkRun {
                 try await runEverywhere(sessions, phase: Self.preparingKeys, tolerate: nil) { index in
                     .createAll(Self.share(of: keys, for: index, among: sessions.count))
                 }
+                if hosts.servers.count > 1 {
+                    // Keys were created through several servers of an ensemble; a follower may
+                    // not have applied them all yet (reads are only sequentially consistent).
+                    // A sync makes each session's server catch up before the run reads them.
+                    let basePath = self.basePath
+                    try await runEverywhere(sessions, phase: Self.preparingKeys, tolerate: nil) { _ in
+                        .syncAll([basePath])
+                    }
+                }
             }
             if interrupts.isInterrupted { throw BenchError.interrupted }
             log("running \(config.workload.operationName) for \(format(config.durationSeconds)) s "

@@ -356,7 +356,7 @@ final class SessionHandler: ChannelInboundHandler {
                 return "a getData reply with \(reply.data?.readableBytes ?? -1) bytes of data "
                     + "(Stat dataLength \(reply.stat.dataLength)), not \(valueSize)"
             }
-        case (.create, .create), (.delete, .empty):
+        case (.create, .create), (.delete, .empty), (.sync, .sync):
             break
         default:
             return "a \(opCode) reply decoded as \(response)"
