@@ -193,7 +193,7 @@ public enum Restore {
             guard m.digest.matches(digest) else {
                 throw BackupError.digestMismatch(at: digest.zxid, expected: m.digest.description, found: digest.description)
             }
-            verifiedAt.append(digest.zxid)
+            if verifiedAt.last != digest.zxid { verifiedAt.append(digest.zxid) }
         }
         try flush()
         // The maintained digest is what was compared; a full recount proves the tree matches it.

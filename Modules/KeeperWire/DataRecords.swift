@@ -41,38 +41,44 @@ extension Stat: JuteRecord {
 
     /// `Stat{czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeralOwner,
     /// dataLength, numChildren, pzxid}`.
+    ///
+    /// Read and written in one access to the buffer's storage (not field by field): every
+    /// reply of a read carries a Stat, and each separate ByteBuffer access costs a dynamic
+    /// exclusivity check.
     @inlinable
     public init(jute reader: inout JuteReader) throws(JuteDecodingError) {
         guard reader.remaining >= Stat.encodedSize else {
             throw reader.truncated("Stat", "czxid", needed: Stat.encodedSize)
         }
-        self.init(
-            czxid: try reader.readLong("Stat", "czxid"),
-            mzxid: try reader.readLong("Stat", "mzxid"),
-            ctime: try reader.readLong("Stat", "ctime"),
-            mtime: try reader.readLong("Stat", "mtime"),
-            version: try reader.readInt("Stat", "version"),
-            cversion: try reader.readInt("Stat", "cversion"),
-            aversion: try reader.readInt("Stat", "aversion"),
-            ephemeralOwner: try reader.readLong("Stat", "ephemeralOwner"),
-            dataLength: try reader.readInt("Stat", "dataLength"),
-            numChildren: try reader.readInt("Stat", "numChildren"),
-            pzxid: try reader.readLong("Stat", "pzxid"))
+        self = reader.buffer.withUnsafeReadableBytes { raw in
+            func long(_ at: Int) -> Int64 { Int64(bigEndian: raw.loadUnaligned(fromByteOffset: at, as: Int64.self)) }
+            func int(_ at: Int) -> Int32 { Int32(bigEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)) }
+            return Stat(
+                czxid: long(0), mzxid: long(8), ctime: long(16), mtime: long(24), version: int(32),
+                cversion: int(36), aversion: int(40), ephemeralOwner: long(44), dataLength: int(52),
+                numChildren: int(56), pzxid: long(60))
+        }
+        reader.buffer.moveReaderIndex(forwardBy: Stat.encodedSize)
     }
 
     @inlinable
     public func write(to buffer: inout ByteBuffer) {
-        buffer.writeJuteLong(czxid)
-        buffer.writeJuteLong(mzxid)
-        buffer.writeJuteLong(ctime)
-        buffer.writeJuteLong(mtime)
-        buffer.writeJuteInt(version)
-        buffer.writeJuteInt(cversion)
-        buffer.writeJuteInt(aversion)
-        buffer.writeJuteLong(ephemeralOwner)
-        buffer.writeJuteInt(dataLength)
-        buffer.writeJuteInt(numChildren)
-        buffer.writeJuteLong(pzxid)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Stat.encodedSize) { raw in
+            func long(_ value: Int64, _ at: Int) { raw.storeBytes(of: value.bigEndian, toByteOffset: at, as: Int64.self) }
+            func int(_ value: Int32, _ at: Int) { raw.storeBytes(of: value.bigEndian, toByteOffset: at, as: Int32.self) }
+            long(czxid, 0)
+            long(mzxid, 8)
+            long(ctime, 16)
+            long(mtime, 24)
+            int(version, 32)
+            int(cversion, 36)
+            int(aversion, 40)
+            long(ephemeralOwner, 44)
+            int(dataLength, 52)
+            int(numChildren, 56)
+            long(pzxid, 60)
+            return Stat.encodedSize
+        }
     }
 }
 

@@ -36,14 +36,23 @@ public struct RequestHeader: JuteRecord {
 
     @inlinable
     public init(jute reader: inout JuteReader) throws(JuteDecodingError) {
-        xid = try reader.readInt("RequestHeader", "xid")
-        type = try reader.readInt("RequestHeader", "type")
+        guard let (xid, type) = reader.buffer.readMultipleIntegers(endianness: .big, as: (Int32, Int32).self) else {
+            self.xid = try reader.readInt("RequestHeader", "xid")
+            self.type = try reader.readInt("RequestHeader", "type")
+            return
+        }
+        self.xid = xid
+        self.type = type
     }
 
     @inlinable
     public func write(to buffer: inout ByteBuffer) {
-        buffer.writeJuteInt(xid)
-        buffer.writeJuteInt(type)
+        let (xid, type) = (self.xid, self.type)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 8) { raw in
+            raw.storeBytes(of: xid.bigEndian, toByteOffset: 0, as: Int32.self)
+            raw.storeBytes(of: type.bigEndian, toByteOffset: 4, as: Int32.self)
+            return 8
+        }
     }
 }
 
@@ -71,18 +80,33 @@ public struct ReplyHeader: JuteRecord {
     /// The result code, when it is one ZooKeeper defines.
     public var code: KeeperErrorCode? { KeeperErrorCode(rawValue: err) }
 
-    @inlinable
-    public init(jute reader: inout JuteReader) throws(JuteDecodingError) {
-        xid = try reader.readInt("ReplyHeader", "xid")
-        zxid = Zxid(try reader.readLong("ReplyHeader", "zxid"))
-        err = try reader.readInt("ReplyHeader", "err")
-    }
+    /// The encoded size of a ReplyHeader: 16 bytes.
+    public static let encodedSize = 16
 
     @inlinable
+    public init(jute reader: inout JuteReader) throws(JuteDecodingError) {
+        guard let (xid, zxid, err) = reader.buffer.readMultipleIntegers(endianness: .big, as: (Int32, Int64, Int32).self) else {
+            // Field by field, for an error that names the missing one.
+            self.xid = try reader.readInt("ReplyHeader", "xid")
+            self.zxid = Zxid(try reader.readLong("ReplyHeader", "zxid"))
+            self.err = try reader.readInt("ReplyHeader", "err")
+            return
+        }
+        self.xid = xid
+        self.zxid = Zxid(zxid)
+        self.err = err
+    }
+
+    /// Written in one access to the buffer's storage (see `Stat.write(to:)`).
+    @inlinable
     public func write(to buffer: inout ByteBuffer) {
-        buffer.writeJuteInt(xid)
-        buffer.writeJuteLong(zxid.rawValue)
-        buffer.writeJuteInt(err)
+        let (xid, zxid, err) = (self.xid, self.zxid.rawValue, self.err)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: ReplyHeader.encodedSize) { raw in
+            raw.storeBytes(of: xid.bigEndian, toByteOffset: 0, as: Int32.self)
+            raw.storeBytes(of: zxid.bigEndian, toByteOffset: 4, as: Int64.self)
+            raw.storeBytes(of: err.bigEndian, toByteOffset: 12, as: Int32.self)
+            return ReplyHeader.encodedSize
+        }
     }
 }
 

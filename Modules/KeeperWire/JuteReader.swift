@@ -99,24 +99,65 @@ public struct JuteReader: Sendable {
     }
 
     /// jute `ustring`; nil for a null string. Invalid UTF-8 is an error, never repaired.
+    ///
+    /// The length, its checks, the validation and the copy happen in one access to the
+    /// buffer's storage (each access costs a dynamic exclusivity check).
     @inlinable
     public mutating func readString(_ record: StaticString, _ field: StaticString) throws(JuteDecodingError) -> String? {
-        guard let count = try readLength(record, field) else { return nil }
-        let start = offset
-        var invalidAt = -1
+        let at = offset
+        let maxLength = self.maxLength
+        // 0: decoded (or null), 1: truncated length, 2: negative, 3: above limit, 4: short, 5: invalid UTF-8
+        var failure = 0
+        var detail = 0
+        var consumed = 0
         let decoded: String? = buffer.withUnsafeReadableBytes { raw in
-            let bytes = UnsafeRawBufferPointer(rebasing: raw[..<count])
-            if let bad = UTF8Validation.firstInvalidByte(in: bytes) {
-                invalidAt = bad
+            guard raw.count >= 4 else {
+                failure = 1
                 return nil
             }
+            let length = Int32(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int32.self))
+            consumed = 4
+            if length == -1 { return nil }
+            if length < 0 {
+                failure = 2
+                detail = Int(length)
+                return nil
+            }
+            let count = Int(length)
+            if count > maxLength {
+                failure = 3
+                detail = count
+                return nil
+            }
+            if count > raw.count - 4 {
+                failure = 4
+                detail = count
+                return nil
+            }
+            let bytes = UnsafeRawBufferPointer(rebasing: raw[4..<(4 + count)])
+            if let bad = UTF8Validation.firstInvalidByte(in: bytes) {
+                failure = 5
+                detail = bad
+                return nil
+            }
+            consumed = 4 + count
             return String(decoding: bytes, as: UTF8.self)
         }
-        guard let decoded else {
-            throw JuteDecodingError(record, field, offset: start, .invalidUTF8(byteOffset: invalidAt))
+        switch failure {
+        case 0:
+            buffer.moveReaderIndex(forwardBy: consumed)
+            return decoded
+        case 1:
+            throw truncated(record, field, needed: 4)
+        case 2:
+            throw JuteDecodingError(record, field, offset: at, .negativeLength(Int32(detail)))
+        case 3:
+            throw JuteDecodingError(record, field, offset: at, .lengthAboveLimit(length: detail, limit: maxLength))
+        case 4:
+            throw JuteDecodingError(record, field, offset: at + 4, .truncated(needed: detail, available: remaining - 4))
+        default:
+            throw JuteDecodingError(record, field, offset: at + 4, .invalidUTF8(byteOffset: detail))
         }
-        buffer.moveReaderIndex(forwardBy: count)
-        return decoded
     }
 
     /// A ustring ZooKeeper requires to be present (a path, a scheme): null is an error.

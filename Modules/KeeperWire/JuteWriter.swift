@@ -34,16 +34,22 @@ extension ByteBuffer {
     @inlinable
     public mutating func writeJuteBuffer(_ bytes: UnsafeRawBufferPointer?) {
         guard let bytes else { return writeJuteInt(-1) }
-        writeJuteLength(bytes.count)
-        writeBytes(bytes)
+        precondition(bytes.count <= Int32.max, "a jute field cannot exceed Int32.max bytes")
+        // Length and bytes in one access to the storage (each access costs an exclusivity check).
+        writeWithUnsafeMutableBytes(minimumWritableBytes: 4 + bytes.count) { raw in
+            raw.storeBytes(of: Int32(truncatingIfNeeded: bytes.count).bigEndian, toByteOffset: 0, as: Int32.self)
+            if let base = bytes.baseAddress, bytes.count > 0 {
+                (raw.baseAddress! + 4).copyMemory(from: base, byteCount: bytes.count)
+            }
+            return 4 + bytes.count
+        }
     }
 
     /// jute `buffer` from an array; nil writes a null buffer.
     @inlinable
     public mutating func writeJuteBuffer(_ bytes: [UInt8]?) {
         guard let bytes else { return writeJuteInt(-1) }
-        writeJuteLength(bytes.count)
-        writeBytes(bytes)
+        bytes.withUnsafeBytes { writeJuteBuffer($0) }
     }
 
     /// jute `buffer` from the readable bytes of another buffer; nil writes a null buffer.
@@ -61,12 +67,9 @@ extension ByteBuffer {
     /// ZooKeeper server accepts (PathUtils refuses surrogates in paths).
     @inlinable
     public mutating func writeJuteString(_ string: String?) {
-        guard let string else { return writeJuteInt(-1) }
-        let lengthIndex = writerIndex
-        writeInteger(Int32(0))
-        let written = writeString(string)
-        precondition(written <= Int32.max, "a jute string cannot exceed Int32.max bytes")
-        setInteger(Int32(truncatingIfNeeded: written), at: lengthIndex, endianness: .big)
+        guard var string else { return writeJuteInt(-1) }
+        // Native Swift strings are contiguous UTF-8: length and bytes go in one storage access.
+        string.withUTF8 { writeJuteBuffer(UnsafeRawBufferPointer($0)) }
     }
 
     /// jute `vector<T>`; nil writes a null vector (count -1).

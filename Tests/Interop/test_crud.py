@@ -1,8 +1,6 @@
 """Create, read, update, delete, and every field of the Stat, as kazoo and the raw protocol see
 them. Expected values are what Apache ZooKeeper 3.8 answers."""
 
-import os
-
 import pytest
 from kazoo.exceptions import (BadVersionError, NoChildrenForEphemeralsError, NodeExistsError,
                               NoNodeError, NotEmptyError)
@@ -118,9 +116,6 @@ def test_get_children_and_stat(zk, base):
     assert stat.numChildren == 3 and stat.cversion == 3
 
 
-@pytest.mark.xfail(
-    os.environ.get("SK_SERVER", "swiftkeeper") == "swiftkeeper", strict=True,
-    reason="known difference: SwiftKeeper stores a null create buffer as empty data (README, Differences)")
 def test_null_and_empty_data(raw, base):
     # A create carrying a null buffer (length -1) stores "no data": getData answers with a
     # null buffer again and dataLength 0 (ZooKeeper 3.8 keeps null distinct from empty).

@@ -12,6 +12,7 @@ enum BenchError: Error, CustomStringConvertible {
     case errorReply(HostPort, session: Int, phase: String, path: String, code: Int32)
     case basePathExists(String, HostList)
     case cannotWriteJSON(String, underlying: String)
+    case interrupted
 
     var description: String {
         switch self {
@@ -42,6 +43,8 @@ enum BenchError: Error, CustomStringConvertible {
                 + "Remove it (zkCli.sh deleteall \(path)) and run again."
         case .cannotWriteJSON(let file, let underlying):
             return "cannot write the JSON report to \(file): \(underlying)"
+        case .interrupted:
+            return "interrupted: the run's figures are incomplete and not reported"
         }
     }
 

@@ -100,12 +100,16 @@ struct BenchmarkRun {
     let basePath: String
     /// Progress lines (stderr), so stdout carries only results.
     let log: @Sendable (String) -> Void
+    /// Ctrl-C: stops the run's sessions, which then clean up.
+    let interrupts: InterruptSwitch
 
     private var config: RunConfiguration { configuration }
 
     func run() async throws -> RunResult {
         let addresses = try resolve()
         let sessions = try await openSessions(count: config.sessions, addresses: addresses)
+        interrupts.register(sessions)
+        defer { interrupts.unregister(sessions) }
         var createdBase = false
         do {
             try await createBase(using: sessions[0])
@@ -113,23 +117,40 @@ struct BenchmarkRun {
             let keys = config.workload.needsKeys ? (0..<config.keys).map { "\(basePath)/k\($0)" } : []
             if !keys.isEmpty {
                 log("preparing \(keys.count) keys of \(config.valueSize) B under \(basePath)")
-                try await runEverywhere(sessions, phase: "preparing keys", tolerate: nil) { index in
+                try await runEverywhere(sessions, phase: Self.preparingKeys, tolerate: nil) { index in
                     .createAll(Self.share(of: keys, for: index, among: sessions.count))
                 }
+                if hosts.servers.count > 1 {
+                    // Keys were created through several servers of an ensemble; a follower may
+                    // not have applied them all yet (reads are only sequentially consistent).
+                    // A sync makes each session's server catch up before the run reads them.
+                    let basePath = self.basePath
+                    try await runEverywhere(sessions, phase: Self.preparingKeys, tolerate: nil) { _ in
+                        .syncAll([basePath])
+                    }
+                }
             }
+            if interrupts.isInterrupted { throw BenchError.interrupted }
             log("running \(config.workload.operationName) for \(format(config.durationSeconds)) s "
                 + "after \(format(config.warmupSeconds)) s of warm-up")
             let outcomes = try await measure(sessions, keys: keys)
             let result = summarize(outcomes, sessions: sessions)
             try await cleanUp(sessions, keys: keys)
             try await closeAll(sessions)
+            // Cleaned up and closed: an interrupt now only means the figures are not whole.
+            guard !interrupts.isInterrupted else { throw InterruptedAfterCleanup() }
             return result
+        } catch is InterruptedAfterCleanup {
+            throw BenchError.interrupted
         } catch {
             if createdBase { await cleanUpAfterFailure(sessions, addresses: addresses) }
             await closeQuietly(sessions)
             throw error
         }
     }
+
+    /// Thrown past the cleanup of an interrupted run, which has already happened.
+    private struct InterruptedAfterCleanup: Error {}
 
     // MARK: Phases
 
@@ -202,7 +223,7 @@ struct BenchmarkRun {
                     measureFrom: measureFrom, measureUntil: measureUntil, stopAt: measureUntil,
                     maxRequests: config.maxRequestsPerSession,
                     replyTimeout: .nanoseconds(Int64(config.replyTimeoutSeconds * 1e9)), phase: "the measured run",
-                    errorPolicy: .count)
+                    errorPolicy: .count, interruptible: true)
                 tasks.addTask { (index, try await session.run(job)) }
             }
             var outcomes = [JobOutcome?](repeating: nil, count: sessions.count)
@@ -312,6 +333,9 @@ struct BenchmarkRun {
 
     // MARK: Helpers
 
+    /// The one list phase an interrupt cuts short (cleaning up must run to its end).
+    static let preparingKeys = "preparing keys"
+
     /// Runs a finite list job on every session at once (`plan(index)` gives each its share).
     private func runEverywhere(
         _ sessions: [Session], phase: String, tolerate: KeeperErrorCode?,
@@ -332,7 +356,7 @@ struct BenchmarkRun {
             outstanding: BenchLimits.setupOutstanding,
             measureFrom: .distantFuture, measureUntil: .distantFuture, stopAt: .distantFuture,
             maxRequests: .max, replyTimeout: .nanoseconds(Int64(config.replyTimeoutSeconds * 1e9)), phase: phase,
-            errorPolicy: .fail(except: tolerate))
+            errorPolicy: .fail(except: tolerate), interruptible: phase == Self.preparingKeys)
     }
 
     /// The `index`th of `count` interleaved shares of `items`.

@@ -164,6 +164,7 @@ struct KeeperBench: AsyncParsableCommand {
         print("keeper-bench: \(TextReport.describe(configuration))")
         for target in targets { print("  \(target.label) = \(target.hosts)") }
 
+        let interrupts = InterruptSwitch(log: log)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
         var results = [[RunResult]](repeating: [], count: targets.count)
         var failure: (any Error)?
@@ -173,7 +174,8 @@ struct KeeperBench: AsyncParsableCommand {
                 runNumber += 1
                 let run = BenchmarkRun(
                     configuration: configuration, hosts: target.hosts, group: group,
-                    basePath: "/keeper-bench-\(ProcessInfo.processInfo.processIdentifier)-\(runNumber)", log: log)
+                    basePath: "/keeper-bench-\(ProcessInfo.processInfo.processIdentifier)-\(runNumber)", log: log,
+                    interrupts: interrupts)
                 do {
                     let result = try await run.run()
                     results[position].append(result)
@@ -188,6 +190,7 @@ struct KeeperBench: AsyncParsableCommand {
 
         if let failure {
             log("error: \(failure)")
+            if case BenchError.interrupted = failure { throw ExitCode(130) }
             throw ExitCode(1)
         }
         let reports = targets.enumerated().map { position, target in

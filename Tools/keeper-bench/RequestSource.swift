@@ -65,6 +65,8 @@ struct RequestSource: Sendable {
         case createAll([String])
         /// Delete each path (any version).
         case deleteAll([String])
+        /// Sync each path: the session's server catches up with the leader first.
+        case syncAll([String])
     }
 
     private(set) var plan: Plan
@@ -82,7 +84,7 @@ struct RequestSource: Sendable {
     var hasNext: Bool {
         switch plan {
         case .workload: true
-        case .createAll(let paths), .deleteAll(let paths): produced < paths.count
+        case .createAll(let paths), .deleteAll(let paths), .syncAll(let paths): produced < paths.count
         }
     }
 
@@ -91,7 +93,7 @@ struct RequestSource: Sendable {
         switch plan {
         case .workload(let workload, let keys, _, let prefix, _, _):
             workload == .create ? prefix + String(index) : "one of the \(keys.count) keys"
-        case .createAll(let paths), .deleteAll(let paths): paths[index]
+        case .createAll(let paths), .deleteAll(let paths), .syncAll(let paths): paths[index]
         }
     }
 
@@ -130,6 +132,9 @@ struct RequestSource: Sendable {
         case .deleteAll(let paths):
             Request.delete(DeleteRequest(path: paths[index], version: -1)).writeFrame(xid: xid, to: &buffer)
             return .delete
+        case .syncAll(let paths):
+            Request.sync(SyncRequest(path: paths[index])).writeFrame(xid: xid, to: &buffer)
+            return .sync
         }
     }
 }

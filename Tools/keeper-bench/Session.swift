@@ -57,6 +57,12 @@ struct Session: Sendable {
         return try await loop.flatSubmit { handler.value.start(job, on: loop) }.get()
     }
 
+    /// Ends the running job early (see `SessionHandler.interrupt()`); does not wait.
+    func interrupt() {
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.interrupt() }
+    }
+
     /// How many requests the last job sent (also after it failed).
     func lastJobSent() async throws -> Int {
         let handler = self.handler

@@ -20,6 +20,9 @@ struct Job: Sendable {
     /// Error replies: count them (the measured workload) or fail the job at the first one
     /// (preparing, cleaning up) except for the one code that is expected.
     var errorPolicy: ErrorPolicy
+    /// Whether an interrupt (Ctrl-C) ends the job early: preparing and measuring yes, cleaning
+    /// up no (the interrupt is what the cleanup is for).
+    var interruptible: Bool
 
     enum ErrorPolicy: Sendable {
         case count
@@ -75,6 +78,8 @@ final class SessionHandler: ChannelInboundHandler {
     private var pending: ByteBuffer
 
     private var running: RunningJob?
+    /// Set by `interrupt()`: every interruptible job, running or future, sends nothing more.
+    private var interrupted = false
     private var closing: (xid: Int32, promise: EventLoopPromise<Void>)?
 
     /// The state of the job in progress (a class, so that it is mutated in place).
@@ -84,7 +89,7 @@ final class SessionHandler: ChannelInboundHandler {
         let firstXid: Int32
         let measureFrom: UInt64
         let measureUntil: UInt64
-        let stopAt: UInt64
+        var stopAt: UInt64
         var outcome = JobOutcome()
         var lastProgress: UInt64
         /// The length every create/setData writes and every getData must read back.
@@ -139,12 +144,22 @@ final class SessionHandler: ChannelInboundHandler {
         }
         let now = NIODeadline.now().uptimeNanoseconds
         let state = RunningJob(job: job, promise: loop.makePromise(), firstXid: nextXid, now: now)
+        if interrupted && job.interruptible { state.stopAt = 0 }
         running = state
         armWatchdog(state, context: context)
         send(state, now: now)
         flush(context)
         finishIfDone(state)
         return state.promise.futureResult
+    }
+
+    /// Stops sending the requests of interruptible jobs (now and later); the running one ends
+    /// as soon as its requests in flight are answered.
+    func interrupt() {
+        interrupted = true
+        guard let state = running, state.job.interruptible else { return }
+        state.stopAt = 0
+        finishIfDone(state)
     }
 
     /// Gives up on a server that has not answered the ConnectRequest within `timeout`.
@@ -341,7 +356,7 @@ final class SessionHandler: ChannelInboundHandler {
                 return "a getData reply with \(reply.data?.readableBytes ?? -1) bytes of data "
                     + "(Stat dataLength \(reply.stat.dataLength)), not \(valueSize)"
             }
-        case (.create, .create), (.delete, .empty):
+        case (.create, .create), (.delete, .empty), (.sync, .sync):
             break
         default:
             return "a \(opCode) reply decoded as \(response)"
