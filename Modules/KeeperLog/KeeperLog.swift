@@ -280,6 +280,9 @@ public final class KeeperLog: @unchecked Sendable {
         LogReader(fileSystem: configuration.fileSystem, segments: segments(), from: zxid)
     }
 
+    /// Returns once the preallocator is idle (for tests that inject write faults).
+    func waitForPreallocator() { writer.preallocator.waitUntilIdle() }
+
     /// Returns once an appender is blocked by back-pressure (for tests).
     func waitForBlockedAppender() {
         mutex.withLock {
@@ -459,7 +462,8 @@ public final class KeeperLog: @unchecked Sendable {
         }
         var kept: [(zxid: Zxid, continuation: CheckedContinuation<Void, any Error>)] = []
         for waiter in waiters {
-            if waiter.zxid <= range.upperBound || permanent != nil { doomed.append(waiter.continuation) } else { kept.append(waiter) }
+            // Nothing after the durable zxid can become durable until resume() and new appends.
+            if waiter.zxid > durable { doomed.append(waiter.continuation) } else { kept.append(waiter) }
         }
         waiters = kept
         publishedSegments = writer.segments

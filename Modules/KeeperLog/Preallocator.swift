@@ -7,10 +7,12 @@ import Darwin
 /// Zero-fills the active segment ahead of the writer, on a thread of its own, in chunks that
 /// it writes back as it goes: the writer then finds preallocated space ready and its
 /// fdatasync carries no pile of zero pages, so a 64 MiB preallocation block does not stall a
-/// batch. The zeros become durable with the writer's next fdatasync (as does the new size);
-/// until then a crash merely loses preallocated space, never a record.
+/// batch. It keeps only `lead` bytes ahead of the writer (paced by `allow(through:)`), so the
+/// zeros trickle out at the log's own rate instead of competing in one burst with the
+/// writer's syncs. The zeros become durable with the writer's next fdatasync (as does the new
+/// size); until then a crash merely loses preallocated space, never a record.
 ///
-/// `@unchecked Sendable`: `job`, `reached`, `failure`, `cancelled` and `stopping` are only
+/// `@unchecked Sendable`: `job`, `reached`, `limit`, `completed`, `cancelled` and `stopping` are only
 /// touched with `mutex` held; `zeros` is immutable after init.
 final class Preallocator: @unchecked Sendable {
     struct Job {
@@ -19,13 +21,17 @@ final class Preallocator: @unchecked Sendable {
         let to: Int64
     }
 
-    /// Bytes written (and written back) per step, so a cancel waits at most one step.
-    static let chunk = 1 << 20
+    /// Bytes written (and written back) per step: a cancel, or a writer's fdatasync meeting
+    /// pages under write-back, waits for at most one step.
+    static let chunk = 256 << 10
     private let mutex = LogMutex()
     private let changed: LogCondition
     private var job: Job?
     private var reached: Int64 = 0
-    private var failure: KeeperLogError?
+    /// How far the job may zero-fill for now.
+    private var limit: Int64 = 0
+    /// The last job's outcome, until `finish` takes it.
+    private var completed: (file: any LogFile, reached: Int64, failure: KeeperLogError?)?
     private var cancelled = false
     private var stopping = false
     private var thread: pthread_t?
@@ -44,14 +50,25 @@ final class Preallocator: @unchecked Sendable {
     /// True while a job runs.
     var isBusy: Bool { mutex.withLock { job != nil } }
 
-    /// Starts zero-filling `from..<to` of `file`. Only one job at a time.
-    func start(file: any LogFile, from: Int64, to: Int64) {
+    /// Starts zero-filling `from..<to` of `file`, at first only up to `limit`. Only one job at
+    /// a time.
+    func start(file: any LogFile, from: Int64, to: Int64, limit: Int64) {
         mutex.withLock {
             precondition(job == nil, "one preallocation at a time")
             job = Job(file: file, from: from, to: to)
+            completed = nil
             reached = from
-            failure = nil
+            self.limit = limit
             cancelled = false
+            changed.broadcast()
+        }
+    }
+
+    /// Lets the running job on `file` zero-fill up to `end`.
+    func allow(_ file: any LogFile, through end: Int64) {
+        mutex.withLock {
+            guard let current = job, (current.file as AnyObject) === (file as AnyObject), end > limit else { return }
+            limit = end
             changed.broadcast()
         }
     }
@@ -61,20 +78,38 @@ final class Preallocator: @unchecked Sendable {
     /// the caller may use only bytes below the returned offset.
     func progress(of file: any LogFile, through end: Int64) -> Int64? {
         mutex.withLock {
-            guard let current = job, (current.file as AnyObject) === (file as AnyObject) else { return nil }
+            guard let current = job, (current.file as AnyObject) === (file as AnyObject) else {
+                guard let completed, (completed.file as AnyObject) === (file as AnyObject) else { return nil }
+                return completed.reached
+            }
+            if end > limit {
+                limit = end
+                changed.broadcast()
+            }
             while let running = job, running.file as AnyObject === file as AnyObject, reached < end { changed.wait() }
-            return reached
+            return job == nil ? completed?.reached ?? reached : reached
         }
     }
 
-    /// Waits for the running job (stopping it early if `cancel`); returns how far it zero-filled
-    /// and its error, or nil if there was no job. After it returns, nothing writes to the file.
+    /// Waits for the running job (stopping it early if `cancel`) and takes the outcome of the
+    /// last job: how far it zero-filled and its error, or nil if there is none to take. After
+    /// it returns, nothing writes to the file.
     func finish(cancel: Bool) -> (file: any LogFile, reached: Int64, failure: KeeperLogError?)? {
         mutex.withLock {
-            guard let current = job else { return nil }
-            if cancel { cancelled = true }
+            if job != nil && cancel {
+                cancelled = true
+                changed.broadcast()
+            }
             while job != nil { changed.wait() }
-            return (current.file, reached, failure)
+            defer { completed = nil }
+            return completed
+        }
+    }
+
+    /// Waits until no job runs (for tests that inject faults on writes).
+    func waitUntilIdle() {
+        mutex.withLock {
+            while job != nil { changed.wait() }
         }
     }
 
@@ -99,8 +134,13 @@ final class Preallocator: @unchecked Sendable {
             var offset = reached
             var error: KeeperLogError?
             while offset < current.to && !cancelled {
+                if offset >= limit {
+                    changed.wait()
+                    continue
+                }
                 mutex.unlock()
                 let length = Int(min(Int64(Self.chunk), current.to - offset))
+                // (`limit` may be passed by up to one chunk: chunks stay whole.)
                 do {
                     let vector = iovec(iov_base: zeros, iov_len: length)
                     try withUnsafePointer(to: vector) { try current.file.write(UnsafeBufferPointer(start: $0, count: 1), at: offset) }
@@ -119,7 +159,7 @@ final class Preallocator: @unchecked Sendable {
                 reached = offset
                 changed.broadcast()
             }
-            failure = error
+            completed = (current.file, reached, error)
             job = nil
             changed.broadcast()
         }

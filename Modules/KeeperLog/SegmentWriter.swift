@@ -43,7 +43,10 @@ final class SegmentWriter {
     private static let zeroBlock = 1 << 20
     private let zeros: UnsafeMutableRawPointer
     /// Zero-fills ahead of the writer, so preallocation blocks do not stall batches.
-    private let preallocator = Preallocator()
+    let preallocator = Preallocator()
+    /// How far at least the preallocator keeps zero-filled space ahead of the writer (more
+    /// after large batches: four times the last batch).
+    static let minimumLead: Int64 = 4 << 20
     /// The most the writer zero-fills itself when the preallocator has not kept up.
     private var inlineStep: Int64 { Int64(min(configuration.preallocationSize, 1 << 20)) }
 
@@ -128,9 +131,15 @@ final class SegmentWriter {
         if active!.info.firstZxid == nil { active!.info.firstZxid = batch.first!.zxid }
         active!.info.lastZxid = batch.last!.zxid
         lastZxid = batch.last!.zxid
+        // Keep zero-filled space `lead` bytes ahead: start the next preallocation block when
+        // less remains, and pace a running one.
         let block = Int64(configuration.preallocationSize)
-        if active!.allocatedEnd - offset < block / 2 && !preallocator.isBusy {
-            preallocator.start(file: active!.file, from: active!.allocatedEnd, to: active!.allocatedEnd + block)
+        let lead = min(block, max(Self.minimumLead, 4 * (offset - start)))
+        if active!.allocatedEnd - offset < lead && !preallocator.isBusy {
+            preallocator.start(file: active!.file, from: active!.allocatedEnd, to: active!.allocatedEnd + block,
+                               limit: offset + lead)
+        } else {
+            preallocator.allow(active!.file, through: offset + lead)
         }
     }
 

@@ -103,10 +103,9 @@ public final class SimulatedLogFileSystem: LogFileSystem, @unchecked Sendable {
     public func corrupt(_ path: String, at offset: Int, with bytes: [UInt8]) {
         lock.withLock {
             guard let inode = entries[path] else { preconditionFailure("no file \(path)") }
-            precondition(offset + bytes.count <= inode.data.count, "corruption past the end of \(path)")
-            precondition(inode.unsynced.isEmpty, "corrupt only synced files")
+            precondition(offset + bytes.count <= inode.durable.count, "corruption past the durable end of \(path)")
             inode.data.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
-            inode.durable = inode.data
+            inode.durable.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
         }
     }
 

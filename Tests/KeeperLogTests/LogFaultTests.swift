@@ -17,35 +17,40 @@ struct LogFaultTests {
         let events = EventRecorder()
         let log = try KeeperLog.open(configuration(fileSystem, preallocation: 4096)) { events.record($0) }
         try await appendDurably(log, 1...10)
-        // The device is full: the next preallocation block cannot be written.
+        log.waitForPreallocator()
+        // The device is full: what is preallocated fills up, then no block can be added.
         fileSystem.setCapacity(fileSystem.contents(of: log.segments()[0].path)!.count + 100)
         // The failure may stall the log while these are appended: later appends then throw.
-        appendUntilStalled(log, 11...60, length: 200)
-        await #expect { try await log.waitUntilDurable(zxid(60)) } throws: { error in
+        appendUntilStalled(log, 11...400)
+        await #expect { try await log.waitUntilDurable(zxid(400)) } throws: { error in
             (error as? KeeperLogError)?.isNoSpace == true
         }
-        #expect(log.lastDurableZxid == zxid(10))
-        #expect(events.failures.first.map { $0.0.lowerBound } == zxid(11))
+        let durable = Int(log.lastDurableZxid.counter)
+        #expect(durable >= 10 && durable < 400)
+        #expect(events.failures.first.map { $0.0.lowerBound } == zxid(durable + 1))
         #expect(events.failures.allSatisfy { $0.1.isNoSpace })
         // Stalled until resumed.
-        #expect { try log.append(zxid: zxid(11), payload: []) } throws: { error in
+        #expect { try log.append(zxid: zxid(durable + 1), payload: []) } throws: { error in
             guard case KeeperLogError.stalled(let lastDurable, _) = error else { return false }
-            return lastDurable == zxid(10)
+            return lastDurable == zxid(durable)
         }
-        // Still full: resuming and appending fails again, cleanly.
+        // Still full (the repair freed the failed batch's space: take it away again): resuming
+        // and appending fails again, cleanly.
+        fileSystem.setCapacity(fileSystem.contents(of: log.segments()[0].path)!.count + 100)
         try log.resume()
-        try log.append(zxid: zxid(11), payload: payload(11, length: 5000))
-        await #expect(throws: KeeperLogError.self) { try await log.waitUntilDurable(zxid(11)) }
+        try log.append(zxid: zxid(durable + 1), payload: payload(durable + 1, length: 5000))
+        await #expect(throws: KeeperLogError.self) { try await log.waitUntilDurable(zxid(durable + 1)) }
+        #expect(log.lastDurableZxid == zxid(durable))
         // Space returns.
         fileSystem.setCapacity(nil)
         try log.resume()
-        try await appendDurably(log, 11...40)
-        #expect(log.lastDurableZxid == zxid(40))
+        try await appendDurably(log, (durable + 1)...(durable + 30))
+        #expect(log.lastDurableZxid == zxid(durable + 30))
         try log.close()
         fileSystem.crash()
         let reopened = try KeeperLog.open(configuration(fileSystem, preallocation: 4096))
         let records = try readAll(reopened)
-        #expect(records.map(\.zxid) == (1...40).map(zxid))
+        #expect(records.map(\.zxid) == (1...(durable + 30)).map(zxid))
         #expect(records.allSatisfy { $0.payload == payload(Int($0.zxid.counter)) })
         try reopened.close()
     }
@@ -57,6 +62,7 @@ struct LogFaultTests {
         let fileSystem = SimulatedLogFileSystem()
         let log = try KeeperLog.open(configuration(fileSystem))
         try await appendDurably(log, 1...10)
+        log.waitForPreallocator()
         fileSystem.injectFault(code, on: operation)
         appendUntilStalled(log, 11...20, tag: 3)
         await #expect { try await log.waitUntilDurable(zxid(20)) } throws: { error in
@@ -104,6 +110,7 @@ struct LogFaultTests {
         let fileSystem = SimulatedLogFileSystem()
         let log = try KeeperLog.open(configuration(fileSystem, segmentRecords: 5))
         try await appendDurably(log, 1...5)
+        log.waitForPreallocator()
         fileSystem.injectFault(ENOSPC, on: .rename)
         try log.append(zxid: zxid(6), payload: payload(6))
         await #expect(throws: KeeperLogError.self) { try await log.waitUntilDurable(zxid(6)) }
