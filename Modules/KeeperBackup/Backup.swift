@@ -185,6 +185,43 @@ public enum Backup {
         return Report(manifest: manifest, manifestPath: manifestPath, seconds: seconds(since: started))
     }
 
+    /// The tree a stopped data directory holds, as the server would have it after replaying
+    /// its log: a compacted copy of the store in `scratch` (an empty directory) with every log
+    /// record after the store's zxid applied.
+    static func materialize(_ data: DataDirectory, into scratch: String) throws -> KeeperStore {
+        let databaseID = try data.databaseID()
+        do {
+            var configuration = StoreConfiguration()
+            configuration.readOnly = true
+            let source = try KeeperStore(directory: data.storePath, configuration: configuration)
+            try source.snapshot(toDirectory: scratch)
+        }
+        let store = try KeeperStore(directory: scratch)
+        try replayLog(data, databaseID: databaseID, into: store)
+        return store
+    }
+
+    /// Applies the log records after the store's last applied zxid to `store` (the data
+    /// directory's own or a copy of it), as the server does when it starts.
+    static func replayLog(_ data: DataDirectory, databaseID: UInt64, into store: KeeperStore) throws {
+        let applied = try store.lastAppliedZxid()
+        let log = try scanLog(data, databaseID: databaseID)
+        if let oldest = log.oldestZxid, oldest > applied {
+            throw BackupError.inconsistentSource(detail: "the store is at \(applied) but the log starts after \(oldest): the server would refuse to start")
+        }
+        guard log.present, let last = log.lastZxid, last > applied else { return }
+        var pending: [TxnEntry] = []
+        _ = try LogDirectory.scan(data.logPath) { name, location, payload in
+            guard location.zxid > applied else { return }
+            pending.append(try decode(payload, zxid: location.zxid, file: data.logPath + "/" + name, offset: location.offset))
+            if pending.count >= 1024 {
+                try store.write { batch in for entry in pending { try batch.apply(entry) } }
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        if !pending.isEmpty { try store.write { batch in for entry in pending { try batch.apply(entry) } } }
+    }
+
     struct LogSummary {
         var present: Bool
         var oldestZxid: Zxid?

@@ -54,23 +54,49 @@ public enum TreeExport {
     /// sequence counters only.
     static let systemNodes: Set<String> = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"]
 
-    /// Writes the subtree at `root` of the store in `data` as JSON Lines through `emit`.
-    /// Reads one consistent view (an LMDB read transaction), so it also works while a server
-    /// runs. Returns the number of nodes.
+    /// Writes the subtree at `root` of the data directory `data` as JSON Lines through
+    /// `emit`, from one consistent view (an LMDB read transaction). A stopped directory is
+    /// exported as the server would serve it: when its log holds txns after the store's zxid,
+    /// they are replayed onto a compacted copy of the store under `scratchParent` first
+    /// (removed afterwards). With a server running, its store is read as it stands (at its
+    /// last applied zxid, which the header line records). Returns the number of nodes.
     @discardableResult
-    public static func export(_ data: DataDirectory, root: String, emit: (String) throws -> Void) throws -> Int {
-        var configuration = StoreConfiguration()
-        configuration.readOnly = true
+    public static func export(
+        _ data: DataDirectory, root: String, scratchParent: String = NSTemporaryDirectory(), emit: (String) throws -> Void
+    ) throws -> Int {
         guard FileSystem.exists(data.storePath + "/" + KeeperStore.dataFileName) else {
             throw BackupError.badDataDirectory(path: data.dataDir, detail: "no store in \(data.storePath)")
         }
-        let store = try KeeperStore(directory: data.storePath, configuration: configuration)
+        let running: Bool
+        do {
+            try data.checkNotInUse()
+            running = false
+        } catch BackupError.inUse {
+            running = true
+        }
+        if running {
+            var configuration = StoreConfiguration()
+            configuration.readOnly = true
+            return try export(try KeeperStore(directory: data.storePath, configuration: configuration), root: root, emit: emit)
+        }
+        let scratch = try FileSystem.makeTemporaryDirectory(in: scratchParent, prefix: "keeper-export")
+        do {
+            let count = try export(try Backup.materialize(data, into: scratch), root: root, emit: emit)
+            try FileSystem.removeTree(scratch)
+            return count
+        } catch {
+            FileSystem.removeAfterFailure(scratch)
+            throw error
+        }
+    }
+
+    static func export(_ store: KeeperStore, root: String, emit: (String) throws -> Void) throws -> Int {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         func line(_ record: ExportRecord) throws { try emit(String(decoding: try encoder.encode(record), as: UTF8.self)) }
         return try store.read { view in
             guard try view.exists(root) else {
-                throw BackupError.badDataDirectory(path: data.storePath, detail: "no node \(root) to export")
+                throw BackupError.badDataDirectory(path: store.directory, detail: "no node \(root) to export")
             }
             var header = ExportRecord(type: "header")
             header.format = ExportRecord.formatName
@@ -84,7 +110,7 @@ public enum TreeExport {
             while let path = stack.popLast() {
                 guard let node = try view.node(at: path), let (acl, _) = try view.acl(at: path),
                       let creates = try view.childCreateCount(of: path), let children = try view.children(of: path)
-                else { throw StoreError.damaged(directory: data.storePath, detail: "\(path) vanished inside one read view") }
+                else { throw StoreError.damaged(directory: store.directory, detail: "\(path) vanished inside one read view") }
                 var r = ExportRecord(type: "node")
                 r.path = path
                 r.data = Data(node.data).base64EncodedString()
@@ -132,6 +158,9 @@ public enum TreeExport {
     /// log and applied to its store (so the server, replicas and incremental backups see
     /// them as ordinary history).
     ///
+    /// The store first catches up with the log (as the server would on start), so the import
+    /// is checked against, and continues, the whole history.
+    ///
     /// Preserved per node: path, data, ACL, kind (persistent, container, TTL with its TTL),
     /// version, aversion, ctime and mtime (as the txns' times), and the child create counter
     /// (the stored cversion, which names the next sequential child). Not preserved: czxid,
@@ -150,6 +179,10 @@ public enum TreeExport {
         let records = try readExport(file)
         let logSummary = try Backup.scanLog(data, databaseID: databaseID)
         let store = try KeeperStore(directory: data.storePath)
+        // First what the server would do on start: apply the log's txns the store lacks, so
+        // the import checks against, and continues, the whole history.
+        try Backup.replayLog(data, databaseID: databaseID, into: store)
+        try store.sync()
         let start = max(try store.lastAppliedZxid(), logSummary.lastZxid ?? .zero)
         var next = start
         var txns: [TxnEntry] = []
