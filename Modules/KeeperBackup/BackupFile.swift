@@ -114,7 +114,7 @@ final class BackupFileWriter {
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            let n = posixWrite(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw BackupError.io(operation: "write", path: path, errno: errno)
@@ -232,7 +232,7 @@ final class BackupFileReader {
         var out = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, count - done) }
+            let n = out.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress! + done, count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw BackupError.io(operation: "read", path: path, errno: errno)
@@ -261,7 +261,7 @@ final class BackupFileReader {
                 throw BackupError.corrupt(file: path, offset: frameOffset + 8, detail: "end frame records \(total) raw bytes, the frames hold \(rawBytes)")
             }
             var probe: UInt8 = 0
-            let n = Glibc.read(fd, &probe, 1)
+            let n = posixRead(fd, &probe, 1)
             if n < 0 { throw BackupError.io(operation: "read", path: path, errno: errno) }
             if n > 0 { throw BackupError.corrupt(file: path, offset: offset, detail: "bytes after the end frame") }
             if let expected, expected.crc32 != crc {

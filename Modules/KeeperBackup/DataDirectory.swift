@@ -146,7 +146,7 @@ enum FileSystem {
     }
 
     static func rename(_ from: String, _ to: String) throws {
-        guard Glibc.rename(from, to) == 0 else { throw BackupError.io(operation: "rename to \(to)", path: from, errno: errno) }
+        guard posixRename(from, to) == 0 else { throw BackupError.io(operation: "rename to \(to)", path: from, errno: errno) }
     }
 
     static func parent(of path: String) -> String {
@@ -161,7 +161,7 @@ enum FileSystem {
         guard fd >= 0 else { throw BackupError.io(operation: "create", path: temporary, errno: errno) }
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + done, bytes.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
                 let e = errno
@@ -198,7 +198,7 @@ enum FileSystem {
         defer { _ = close(fd) }
         var buffer = [UInt8](repeating: 0, count: BackupFileFormat.chunkBytes)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw BackupError.io(operation: "read", path: path, errno: errno)
@@ -208,3 +208,9 @@ enum FileSystem {
         }
     }
 }
+
+// The C calls under names no Swift member shadows (FileSystem.rename, BackupFileWriter.write),
+// for Glibc and Darwin alike.
+func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int { write(fd, buffer, count) }
+func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
+func posixRename(_ from: String, _ to: String) -> Int32 { rename(from, to) }

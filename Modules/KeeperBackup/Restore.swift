@@ -127,7 +127,7 @@ public enum Restore {
             while let chunk = try reader.nextChunk() {
                 var done = 0
                 while done < chunk.count {
-                    let n = chunk.withUnsafeBytes { write(fd, $0.baseAddress! + done, chunk.count - done) }
+                    let n = chunk.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + done, chunk.count - done) }
                     if n < 0 {
                         if errno == EINTR { continue }
                         throw BackupError.io(operation: "write", path: out, errno: errno)
