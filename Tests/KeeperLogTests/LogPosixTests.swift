@@ -12,9 +12,11 @@ import Glibc
 @Suite("KeeperLog on POSIX files")
 struct LogPosixTests {
     func temporaryDirectory() throws -> String {
-        var template = Array("/tmp/keeperlog-test-XXXXXX".utf8CString)
+        // The system's temporary directory ($TMPDIR, else P_tmpdir's usual value).
+        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array((base + "/keeperlog-test-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard made != nil else { throw KeeperLogError.io(operation: "mkdtemp", path: "/tmp", errno: errno) }
+        guard made != nil else { throw KeeperLogError.io(operation: "mkdtemp", path: base, errno: errno) }
         return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
