@@ -163,11 +163,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         phase = .connecting
-        let committed: Zxid
-        do { committed = try server.replica.committedZxid } catch {
-            protocolError("store unreadable: \(error)", context: context)
-            return
-        }
+        let committed = server.replica.committedZxid
         if request.lastZxidSeen > committed {
             // The client has seen a newer state than this server has (ZooKeeper refuses it so
             // the client tries another server rather than going back in time).
@@ -296,9 +292,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         queue.append(Item(xid: xid, work: .ready(buffer)))
     }
 
-    func currentZxid() -> Zxid {
-        do { return try server.replica.committedZxid } catch { return Zxid(0) }
-    }
+    func currentZxid() -> Zxid { server.replica.committedZxid }
 
     func dispatch(_ request: Request, xid: Int32, session: SessionID, context: ChannelHandlerContext) {
         let ctx = RequestContext(session: session, cxid: xid, authIds: authIds)

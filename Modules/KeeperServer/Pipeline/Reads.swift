@@ -14,7 +14,7 @@ enum Reads {
         if let path = readPath(request), !ZNodePath.isValid(path) {
             // Reads never validate in ZooKeeper: a malformed path is a node that does not exist.
             var reply = ByteBuffer()
-            reply.writeReply(ReplyHeader(xid: xid, zxid: try server.replica.committedZxid, err: .noNode))
+            reply.writeReply(ReplyHeader(xid: xid, zxid: server.replica.committedZxid, err: .noNode))
             return reply
         }
         var out = ByteBuffer()
@@ -28,11 +28,11 @@ enum Reads {
         }
         switch request {
         case .ping:
-            out.writeReply(ReplyHeader(xid: SpecialXid.ping, zxid: try server.replica.committedZxid, err: .ok))
+            out.writeReply(ReplyHeader(xid: SpecialXid.ping, zxid: server.replica.committedZxid, err: .ok))
             return out
 
         case .exists(let r):
-            if r.path.utf8.contains(0) { return fail(.badArguments, try server.replica.committedZxid) }
+            if r.path.utf8.contains(0) { return fail(.badArguments, server.replica.committedZxid) }
             return try withWatch(r.watch, watcher: watcher, server: server, registered: registered) { view, zxid in
                 guard let stat = try view.stat(at: r.path) else {
                     // exists on a missing node still leaves a watch for its creation.
@@ -102,16 +102,16 @@ enum Reads {
             }
 
         case .addWatch(let r):
-            guard let mode = AddWatchMode(rawValue: r.mode) else { return fail(.badArguments, try server.replica.committedZxid) }
+            guard let mode = AddWatchMode(rawValue: r.mode) else { return fail(.badArguments, server.replica.committedZxid) }
             server.watches.register(.persistent(r.path, recursive: mode == .persistentRecursive), for: watcher)
             registered()
-            out.writeReply(ReplyHeader(xid: xid, zxid: try server.replica.committedZxid, err: .ok), .int(IntResponse(0)))
+            out.writeReply(ReplyHeader(xid: xid, zxid: server.replica.committedZxid, err: .ok), .int(IntResponse(0)))
             return out
 
         case .checkWatches(let r), .removeWatches(let r):
             var remove = false
             if case .removeWatches = request { remove = true }
-            let zxid = try server.replica.committedZxid
+            let zxid = server.replica.committedZxid
             // ZooKeeper 3.8 knows only Children (1), Data (2) and Any (3) here.
             guard let type = WatcherType(rawValue: r.type), type == .children || type == .data || type == .any else {
                 return fail(.marshallingError, zxid)
@@ -124,7 +124,7 @@ enum Reads {
 
         case .whoAmI:
             let infos = authIds.filter { $0.scheme != "super" }.map { ClientInfo(authScheme: $0.scheme, user: Authentication.userName(of: $0)) }
-            out.writeReply(ReplyHeader(xid: xid, zxid: try server.replica.committedZxid, err: .ok), .whoAmI(WhoAmIResponse(clientInfo: infos)))
+            out.writeReply(ReplyHeader(xid: xid, zxid: server.replica.committedZxid, err: .ok), .whoAmI(WhoAmIResponse(clientInfo: infos)))
             return out
 
         case .multiRead(let m):
@@ -254,7 +254,7 @@ enum Reads {
         registered()
         var out = ByteBuffer()
         for e in events { out.writeNotification(e) }
-        out.writeReply(ReplyHeader(xid: xid, zxid: try server.replica.committedZxid, err: .ok))
+        out.writeReply(ReplyHeader(xid: xid, zxid: server.replica.committedZxid, err: .ok))
         return out
     }
 }

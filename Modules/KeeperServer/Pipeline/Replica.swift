@@ -62,6 +62,7 @@ public final class Replica: @unchecked Sendable {
     private var failed: KeeperErrorCode?
     private let checkpointInterval: Int
     private var sinceCheckpoint = 0
+    private let publishedCommitted = Atomic<Int64>(0)
     private let published = Mutex<(sessions: [(session: SessionID, expiresAtMillis: Int64)], inFlight: Int)>(([], 0))
     /// Sessions whose closeSession committed: the server closes their connections.
     let onSessionClosed: @Sendable (SessionID) -> Void
@@ -130,6 +131,7 @@ public final class Replica: @unchecked Sendable {
         applied = try store.read { try $0.lastAppliedZxid() }
         self.lastCommitted = applied
         self.lastProposed = max(applied, log.lastZxid)
+        publishedCommitted.store(applied.rawValue, ordering: .releasing)
         let now = monotonicMillis()
         for s in try store.read({ try $0.sessions() }) {
             sessions.add(s.sessionID, timeout: s.timeout, now: now)
@@ -247,6 +249,7 @@ public final class Replica: @unchecked Sendable {
             pendingHead = 0
         }
         lastCommitted = results.last?.zxid ?? lastCommitted
+        publishedCommitted.store(lastCommitted.rawValue, ordering: .releasing)
         prep.applied(upTo: lastCommitted.rawValue)
         sinceCheckpoint += results.count
         if sinceCheckpoint >= checkpointInterval {
@@ -344,10 +347,9 @@ public final class Replica: @unchecked Sendable {
         }
     }
 
-    /// The zxid of the newest applied txn (reads report it in their ReplyHeader).
-    public var committedZxid: Zxid {
-        get throws { try store.read { try $0.lastAppliedZxid() } }
-    }
+    /// The zxid of the newest applied txn (replies report it in their ReplyHeader), published
+    /// after each store commit so the event loops need no LMDB transaction to learn it.
+    public var committedZxid: Zxid { Zxid(publishedCommitted.load(ordering: .acquiring)) }
 
     /// Sessions with their expiry (wall-clock ms) and the proposals in flight, as of the last tick:
     /// what the four-letter words report without waiting for the replica thread.
