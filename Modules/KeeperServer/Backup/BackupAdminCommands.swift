@@ -91,7 +91,7 @@ enum BackupAdminCommands {
             }
             let from = after
             let thread = Thread {
-                defer { service.onlineSlots.subtract(1, ordering: .acquiringAndReleasing) }
+                defer { service.streamEnded() }
                 if canonical == "snapshot" {
                     streamSnapshot(service, channel: channel)
                 } else {

@@ -95,25 +95,30 @@ public final class BackupService: @unchecked Sendable {
         }
     }
 
-    /// Stops the scheduler (waiting for a backup in progress to finish) and unregisters.
+    /// Stops the scheduler (waiting for a backup in progress to finish) and the online
+    /// streams, and unregisters. Close the admin server first: a stream whose connection is
+    /// gone ends at its next write.
     public func stop() {
         condition.lock()
         stopping = true
         condition.broadcast()
-        let running = thread
+        // Thread has no join: wait until the loop and every stream say they have left.
+        while thread != nil || onlineSlots.load(ordering: .acquiring) > 0 { condition.wait() }
         condition.unlock()
-        if let running {
-            // Thread has no join: wait until the loop says it has left.
-            condition.lock()
-            while !running.isFinished && thread != nil { condition.wait() }
-            condition.unlock()
-        }
         BackupService.registry.withLock { services in
             if services[config.dataDir] === self { services[config.dataDir] = nil }
         }
     }
 
     var hasScheduledWork: Bool { config.backup.directory != nil || config.logPurgeIntervalSeconds > 0 }
+
+    /// Called by an online stream's thread as it ends (see `stop`).
+    func streamEnded() {
+        condition.lock()
+        onlineSlots.subtract(1, ordering: .acquiringAndReleasing)
+        condition.broadcast()
+        condition.unlock()
+    }
 
     private func loop() {
         while true {
