@@ -167,16 +167,20 @@ public enum TreeExport {
     /// mzxid and pzxid (new zxids), ephemeral nodes (skipped: their sessions do not exist).
     /// A counter is carried by creating and deleting one child `.swiftkeeper-import-counter`
     /// with `parentCVersion` set to the count (creates only ever raise it); then children are
-    /// created at that count. Every txn is first applied in a write batch that is rolled back,
-    /// so a clash (a node that already exists, a missing parent) fails before anything is
-    /// written.
+    /// created at that count.
+    ///
+    /// The file is streamed, never held in memory: a first pass checks every line and applies
+    /// every txn in one store write batch that is rolled back (a clash, a node that already
+    /// exists or a missing parent, fails before anything is written; LMDB spills the batch's
+    /// pages to its file past its dirty-page limit, so memory stays bounded); a second pass
+    /// makes the same txns again and appends them to the log, which is closed (durable); then
+    /// the store replays the log as the server does on start, in batches.
     public static func importFile(_ file: String, into data: DataDirectory) throws -> ImportReport {
         try data.checkNotInUse()
         let databaseID = try data.databaseID()
         guard FileSystem.exists(data.storePath + "/" + KeeperStore.dataFileName) else {
             throw BackupError.badDataDirectory(path: data.dataDir, detail: "no store in \(data.storePath)")
         }
-        let records = try readExport(file)
         let logSummary = try Backup.scanLog(data, databaseID: databaseID)
         let store = try KeeperStore(directory: data.storePath)
         // First what the server would do on start: apply the log's txns the store lacks, so
@@ -184,20 +188,92 @@ public enum TreeExport {
         try Backup.replayLog(data, databaseID: databaseID, into: store)
         try store.sync()
         let start = max(try store.lastAppliedZxid(), logSummary.lastZxid ?? .zero)
-        var next = start
-        var txns: [TxnEntry] = []
+
+        // 1. Check every line and dry-run every txn; the batch is then rolled back. (A full
+        //    map reruns the closure from the start: the plan is made inside it.)
+        struct RolledBack: Error {}
+        var checked: ImportPlan?
+        do {
+            try store.write { batch in
+                let plan = ImportPlan(file: file, start: start)
+                try forEachNode(file) { line, record, isRoot in
+                    try plan.txns(for: record, line: line, isRoot: isRoot) { entry in
+                        let result = try batch.apply(entry)
+                        guard result.succeeded else { throw BackupError.importRefused(path: result.path ?? "?", code: result.error) }
+                    }
+                }
+                checked = plan
+                throw RolledBack()
+            }
+        } catch is RolledBack {}
+        guard let checked else { preconditionFailure("the dry run ends by rolling back") }
+        guard let lastZxid = checked.last else {
+            return ImportReport(created: 0, skippedEphemerals: checked.skippedEphemerals, skippedSystemNodes: checked.skippedSystem,
+                                txns: 0, digest: try store.digest())
+        }
+        // 2. The same txns into the log (the store is a view of it), durably.
+        let log = try KeeperLog.open(LogConfiguration(directory: data.logPath, databaseID: databaseID))
+        do {
+            let plan = ImportPlan(file: file, start: start)
+            var buffer = ByteBuffer()
+            try forEachNode(file) { line, record, isRoot in
+                try plan.txns(for: record, line: line, isRoot: isRoot) { entry in
+                    buffer.clear()
+                    TxnCodec.write(entry, to: &buffer)
+                    try log.append(zxid: entry.zxid, payload: Array(buffer.readableBytesView))
+                }
+            }
+            precondition(plan.last == lastZxid && plan.txnCount == checked.txnCount, "the second pass made other txns than the dry run")
+            try log.close()
+        } catch {
+            do { try log.close() } catch {
+                // The append error is the one to report; close failing too adds nothing.
+            }
+            throw error
+        }
+        guard log.lastDurableZxid == lastZxid else {
+            throw BackupError.inconsistentSource(detail: "the log made only \(log.lastDurableZxid) durable of \(lastZxid); the server will replay what it holds")
+        }
+        // 3. The store replays the log, as the server would.
+        try Backup.replayLog(data, databaseID: databaseID, into: store)
+        try store.sync()
+        let digest = try store.digest()
+        precondition(digest.zxid == lastZxid, "the store replayed to \(digest.zxid), the import ends at \(lastZxid)")
+        return ImportReport(
+            created: checked.created, skippedEphemerals: checked.skippedEphemerals, skippedSystemNodes: checked.skippedSystem,
+            txns: checked.txnCount, firstZxid: checked.first, lastZxid: lastZxid, digest: digest)
+    }
+
+    /// Turns export records into txns, zxid after zxid from `start`: the same txns on every
+    /// pass over the same file.
+    final class ImportPlan {
+        let file: String
+        var next: Zxid
+        var first: Zxid?
+        var last: Zxid?
+        var txnCount = 0
+        var created = 0
         var skippedEphemerals: [String] = []
         var skippedSystem: [String] = []
-        var created = 0
-        func add(_ txn: Txn, time: Int64) throws {
+        static let counterChild = ".swiftkeeper-import-counter"
+
+        init(file: String, start: Zxid) {
+            self.file = file
+            next = start
+        }
+
+        private func add(_ txn: Txn, time: Int64, _ emit: (TxnEntry) throws -> Void) throws {
             guard let z = next.next else {
                 throw BackupError.inconsistentSource(detail: "the zxid counter of epoch \(next.epoch) is exhausted; start the server once to move to a new epoch")
             }
             next = z
-            txns.append(TxnEntry(header: TxnHeader(clientID: .none, cxid: 0, zxid: z, time: time, type: txn.opCode), txn: txn))
+            if first == nil { first = z }
+            last = z
+            txnCount += 1
+            try emit(TxnEntry(header: TxnHeader(clientID: .none, cxid: 0, zxid: z, time: time, type: txn.opCode), txn: txn))
         }
-        let counterChild = ".swiftkeeper-import-counter"
-        for (lineNumber, r) in records {
+
+        func txns(for r: ExportRecord, line lineNumber: Int, isRoot: Bool, _ emit: (TxnEntry) throws -> Void) throws {
             guard let path = r.path, let stat = r.stat, let kind = r.kind, let aclEntries = r.acl, let creates = r.childCreates,
                   let encoded = r.data, let bytes = Data(base64Encoded: encoded)
             else { throw BackupError.badExport(file: file, line: lineNumber, detail: "a node line lacks path, data, kind, acl, stat or childCreates") }
@@ -215,14 +291,13 @@ public enum TreeExport {
                     createKind = .ttl(ttl)
                 case "ephemeral":
                     skippedEphemerals.append(path)
-                    continue
+                    return
                 default:
                     throw BackupError.badExport(file: file, line: lineNumber, detail: "unknown kind \(kind)")
                 }
                 // The export's root counts as one more create of its parent here (-1), like any
                 // create; below it, parents already carry their exported counter (set by the
                 // marker create), which 0 leaves alone (creates only raise it).
-                let isRoot = lineNumber == records.first?.0
                 let c = CreateTxn(path: path, data: Array(bytes), acl: acl, kind: createKind, parentCVersion: isRoot ? -1 : 0)
                 let txn: Txn
                 switch createKind {
@@ -231,80 +306,34 @@ public enum TreeExport {
                 case .ttl: txn = .createTTL(c)
                 case .ephemeral: preconditionFailure("skipped above")
                 }
-                try add(txn, time: stat.ctime)
+                try add(txn, time: stat.ctime, emit)
                 created += 1
-                if stat.version > 0 { try add(.setData(SetDataTxn(path: path, data: Array(bytes), version: stat.version)), time: stat.mtime) }
-                if stat.aversion > 0 { try add(.setACL(SetACLTxn(path: path, acl: acl, version: stat.aversion)), time: stat.mtime) }
+                if stat.version > 0 { try add(.setData(SetDataTxn(path: path, data: Array(bytes), version: stat.version)), time: stat.mtime, emit) }
+                if stat.aversion > 0 { try add(.setACL(SetACLTxn(path: path, acl: acl, version: stat.aversion)), time: stat.mtime, emit) }
             }
             if creates > 0 {
-                let marker = CreateTxn(path: prefix + counterChild, data: [], acl: ACL.openUnsafe, kind: .persistent, parentCVersion: creates)
-                try add(.create(marker), time: stat.mtime)
-                try add(.delete(DeleteTxn(path: prefix + counterChild)), time: stat.mtime)
+                let marker = CreateTxn(path: prefix + ImportPlan.counterChild, data: [], acl: ACL.openUnsafe, kind: .persistent, parentCVersion: creates)
+                try add(.create(marker), time: stat.mtime, emit)
+                try add(.delete(DeleteTxn(path: prefix + ImportPlan.counterChild)), time: stat.mtime, emit)
             }
         }
-        // 1. Dry run: every txn must apply; the batch is then rolled back.
-        struct RolledBack: Error {}
-        do {
-            try store.write { batch in
-                for entry in txns {
-                    let result = try batch.apply(entry)
-                    guard result.succeeded else { throw BackupError.importRefused(path: result.path ?? "?", code: result.error) }
-                }
-                throw RolledBack()
-            }
-        } catch is RolledBack {}
-        guard !txns.isEmpty else {
-            return ImportReport(created: 0, skippedEphemerals: skippedEphemerals, skippedSystemNodes: skippedSystem, txns: 0,
-                                digest: try store.digest())
-        }
-        // 2. The log first (the store is a view of it), durably; then the store.
-        let log = try KeeperLog.open(LogConfiguration(directory: data.logPath, databaseID: databaseID))
-        do {
-            for entry in txns {
-                var buffer = ByteBuffer()
-                TxnCodec.write(entry, to: &buffer)
-                try log.append(zxid: entry.zxid, payload: Array(buffer.readableBytesView))
-            }
-            try log.close()
-        } catch {
-            do { try log.close() } catch {
-                // The append error is the one to report; close failing too adds nothing.
-            }
-            throw error
-        }
-        guard log.lastDurableZxid == txns.last!.zxid else {
-            throw BackupError.inconsistentSource(detail: "the log made only \(log.lastDurableZxid) durable of \(txns.last!.zxid); the server will replay what it holds")
-        }
-        for slice in stride(from: 0, to: txns.count, by: 1024) {
-            let part = txns[slice..<min(txns.count, slice + 1024)]
-            try store.write { batch in
-                for entry in part {
-                    let result = try batch.apply(entry)
-                    precondition(result.succeeded, "txn \(entry.zxid) applied in the dry run but not now: \(result.error)")
-                }
-            }
-        }
-        try store.sync()
-        return ImportReport(
-            created: created, skippedEphemerals: skippedEphemerals, skippedSystemNodes: skippedSystem, txns: txns.count,
-            firstZxid: txns.first?.zxid, lastZxid: txns.last?.zxid, digest: try store.digest())
     }
 
-    /// Reads and checks an export file: a header, node lines, an end line with their count.
-    static func readExport(_ file: String) throws -> [(Int, ExportRecord)] {
-        let text: String
-        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-            throw BackupError.badExport(file: file, line: 0, detail: "cannot be read: \(error)")
-        }
+    /// Streams an export file's node records, checking the whole file's shape as it goes: a
+    /// header on line 1, node lines, an end line with their count, nothing after it. `body`
+    /// gets each node with its line number and whether it is the first (the export's root).
+    static func forEachNode(_ file: String, _ body: (Int, ExportRecord, Bool) throws -> Void) throws {
         let decoder = JSONDecoder()
-        var nodes: [(Int, ExportRecord)] = []
+        var number = 0
+        var nodes = 0
         var sawHeader = false
         var ended = false
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
-            let number = index + 1
+        try forEachLine(file) { line in
+            number += 1
+            if line.isEmpty || line.allSatisfy({ $0 == 0x0D }) { return }
             guard !ended else { throw BackupError.badExport(file: file, line: number, detail: "lines after the end line") }
             let record: ExportRecord
-            do { record = try decoder.decode(ExportRecord.self, from: Data(line.utf8)) } catch {
+            do { record = try decoder.decode(ExportRecord.self, from: Data(line)) } catch {
                 throw BackupError.badExport(file: file, line: number, detail: "not an export record: \(error)")
             }
             switch record.type {
@@ -315,17 +344,53 @@ public enum TreeExport {
                 sawHeader = true
             case "node":
                 guard sawHeader else { throw BackupError.badExport(file: file, line: number, detail: "a node before the header") }
-                nodes.append((number, record))
+                try body(number, record, nodes == 0)
+                nodes += 1
             case "end":
-                guard record.nodes == nodes.count else {
-                    throw BackupError.badExport(file: file, line: number, detail: "the end line counts \(record.nodes ?? -1) nodes, the file holds \(nodes.count)")
+                guard record.nodes == nodes else {
+                    throw BackupError.badExport(file: file, line: number, detail: "the end line counts \(record.nodes ?? -1) nodes, the file holds \(nodes)")
                 }
                 ended = true
             default:
                 throw BackupError.badExport(file: file, line: number, detail: "unknown record type \(record.type)")
             }
         }
-        guard ended else { throw BackupError.badExport(file: file, line: nodes.count + 1, detail: "no end line: the file is truncated") }
-        return nodes
+        guard ended else { throw BackupError.badExport(file: file, line: number + 1, detail: "no end line: the file is truncated") }
+    }
+
+    /// The longest line an export file may have: a node's data is at most `jute.maxbuffer`
+    /// (base64 makes it 4/3 longer) plus its path, ACL and stat.
+    static let maxLineBytes = 64 << 20
+
+    /// Calls `body` with each line of `file` (without the newline), reading it in blocks.
+    static func forEachLine(_ file: String, _ body: (ArraySlice<UInt8>) throws -> Void) throws {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw BackupError.badExport(file: file, line: 0, detail: "cannot be opened: \(String(cString: strerror(errno)))")
+        }
+        defer { _ = close(fd) }  // read-only descriptor: nothing to lose on close
+        var buffer: [UInt8] = []
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        var lineNumber = 0
+        while true {
+            let n = block.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BackupError.io(operation: "read", path: file, errno: errno)
+            }
+            if n == 0 { break }
+            buffer.append(contentsOf: block[..<n])
+            var start = 0
+            while let newline = buffer[start...].firstIndex(of: 0x0A) {
+                lineNumber += 1
+                try body(buffer[start..<newline])
+                start = newline + 1
+            }
+            buffer.removeSubrange(0..<start)
+            guard buffer.count <= maxLineBytes else {
+                throw BackupError.badExport(file: file, line: lineNumber + 1, detail: "a line longer than \(maxLineBytes) bytes")
+            }
+        }
+        if !buffer.isEmpty { try body(buffer[...]) }
     }
 }
