@@ -295,3 +295,12 @@ public struct ZabCore: Sendable {
         startLooking(&actions, leaving: true)
     }
 }
+
+extension ZabCore {
+    /// The learners a leader has, and whether each is synchronized (in broadcast) and an
+    /// observer: what `mntr` reports as followers and synced followers. Empty unless leading.
+    public var learnerStatus: [(id: ServerID, synced: Bool, observer: Bool)] {
+        guard mode == .leading else { return [] }
+        return leading.learners.map { ($0.id, $0.phase == .synced, config.observers.contains($0.id)) }
+    }
+}
