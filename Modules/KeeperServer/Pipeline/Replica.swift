@@ -281,7 +281,9 @@ public final class Replica: @unchecked Sendable {
             try network.start(quorumHost: me.host, quorumPort: me.quorumPort, electionHost: me.host, electionPort: me.electionPort)
             self.network = network
         }
-        try loop.submit { self.execute(self.core.start()) }.wait()
+        let abstaining = !ensemble.isStandalone && access(dataDir + "/" + Self.recoveringMarker, F_OK) == 0
+        if abstaining { logger.notice("recovering lost data: not voting until a leader has synchronized this server") }
+        try loop.submit { self.execute(self.core.start(abstaining: abstaining)) }.wait()
         try log.start(
             onDurable: { [weak self] _ in
                 guard let self else { return }
@@ -342,6 +344,14 @@ public final class Replica: @unchecked Sendable {
             case .commit(let zxid): commit(upTo: zxid)
             case .roleChanged(let newRole): changeRole(to: newRole)
             case .syncCompleted(let id): syncs.removeValue(forKey: id.rawValue)?()
+            case .recovered:
+                let marker = dataDir + "/" + Self.recoveringMarker
+                if unlink(marker) != 0 && errno != ENOENT {
+                    fail(because: ServerStartError(message: "cannot remove \(marker): \(String(cString: strerror(errno)))"))
+                    return
+                }
+                do { try syncDirectory(dataDir) } catch { fail(because: error) }
+                logger.notice("recovered from the leader: voting again")
             case .violation(let problem):
                 logger.warning("peer protocol violation: \(problem)")
             }
@@ -784,6 +794,20 @@ public final class Replica: @unchecked Sendable {
         } catch {
             fail(because: error)
         }
+    }
+
+    /// The file in the data directory that says this server lost its data and must not vote
+    /// before a leader synchronized it (see `ZabCore.abstaining`).
+    static let recoveringMarker = "recovering"
+
+    static func markRecovering(dataDir: String) throws {
+        let path = dataDir + "/" + recoveringMarker
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw ServerStartError(message: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        let synced = fsync(fd)
+        close(fd)
+        guard synced == 0 else { throw ServerStartError(message: "cannot fsync \(path): \(String(cString: strerror(errno)))") }
+        try syncDirectory(dataDir)
     }
 
     /// Moves `store.incoming` (a complete, synced snapshot) into place as `store`; the old

@@ -1,3 +1,4 @@
+import KeeperLMDB
 import KeeperLog
 import KeeperModel
 import KeeperStore
@@ -37,12 +38,29 @@ public final class KeeperServer: Sendable {
         try Self.makeDirectory(config.effectiveDataLogDir)
         let databaseID = try DatabaseIdentity.load(orCreateIn: config.dataDir)
         let storeConfiguration = StoreConfiguration(durability: .checkpointed, maxDataLength: config.juteMaxBuffer)
-        store = StoreSlot(try Self.openStore(config, configuration: storeConfiguration, logger: logger))
-        log = try KeeperLogAdapter(
-            configuration: LogConfiguration(
-                directory: config.effectiveDataLogDir + "/log", databaseID: databaseID,
-                preallocationSize: max(4096, config.preAllocSizeKB * 1024), segmentMaxRecords: config.snapCount,
-                maxPayloadBytes: max(config.juteMaxBuffer * 2, 1 << 20)))
+        let logConfiguration = LogConfiguration(
+            directory: config.effectiveDataLogDir + "/log", databaseID: databaseID,
+            preallocationSize: max(4096, config.preAllocSizeKB * 1024), segmentMaxRecords: config.snapCount,
+            maxPayloadBytes: max(config.juteMaxBuffer * 2, 1 << 20))
+        var opened: (StoreSlot, KeeperLogAdapter)
+        do {
+            opened = (
+                StoreSlot(try Self.openStore(config, configuration: storeConfiguration, logger: logger)),
+                try KeeperLogAdapter(configuration: logConfiguration)
+            )
+        } catch where config.servers.count > 1 && Self.isDamage(error) {
+            // Never serve damaged data, and never let it spread: move it aside and rejoin
+            // empty; the server abstains from elections until a leader has synchronized it.
+            let aside = try Self.moveDamagedData(config, logger: logger, because: error)
+            logger.error(
+                "damaged data moved aside; rejoining the ensemble empty to recover from the other servers",
+                metadata: ["error": "\(error)", "movedTo": "\(aside)"])
+            opened = (
+                StoreSlot(try Self.openStore(config, configuration: storeConfiguration, logger: logger)),
+                try KeeperLogAdapter(configuration: logConfiguration)
+            )
+        }
+        (store, log) = opened
         if !config.forceSync {
             logger.warning("forceSync=no is not supported: every write is still fdatasynced before it is acknowledged")
         }
@@ -148,6 +166,32 @@ public final class KeeperServer: Sendable {
             logger.warning("the store was not checkpointed before an OS crash; rebuilding it from the log", metadata: ["moved": "\(aside)"])
             return try KeeperStore(directory: directory, configuration: configuration)
         }
+    }
+
+    /// Errors that mean the bytes on disk are damaged (as opposed to a missing permission or
+    /// a full disk): a log record that fails its checksum before the tail, an LMDB file that
+    /// is corrupted or not LMDB at all.
+    static func isDamage(_ error: any Error) -> Bool {
+        if let e = error as? KeeperLogError, case .corruption = e { return true }
+        if let e = error as? StoreError, case .damaged = e { return true }
+        if let e = error as? LMDBError { return e.isCorrupted || e.isInvalidFile }
+        return false
+    }
+
+    /// Moves the store and the log into `dataDir/damaged-<time>/` (kept for the operator) and
+    /// marks the data directory as recovering (`Replica.recoveringMarker`).
+    static func moveDamagedData(_ config: ServerConfig, logger: Logger, because error: any Error) throws -> String {
+        let aside = config.dataDir + "/damaged-\(Clock.wallMillis())"
+        try makeDirectory(aside)
+        for (path, name) in [(config.dataDir + "/store", "store"), (config.effectiveDataLogDir + "/log", "log")] {
+            if rename(path, aside + "/" + name) != 0 && errno != ENOENT {
+                throw ServerStartError(message: "cannot move damaged \(path) aside: \(String(cString: strerror(errno)))")
+            }
+        }
+        try Replica.markRecovering(dataDir: config.dataDir)
+        try syncDirectory(config.dataDir)
+        if config.effectiveDataLogDir != config.dataDir { try syncDirectory(config.effectiveDataLogDir) }
+        return aside
     }
 
     static func makeDirectory(_ path: String) throws {
