@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "KeeperServer",
             dependencies: [
-                "KeeperModel", "KeeperWire", "KeeperLMDB", "KeeperStore", "KeeperLog", "KeeperZAB", "CZlib",
+                "KeeperModel", "KeeperWire", "KeeperLMDB", "KeeperStore", "KeeperLog", "KeeperZAB", "KeeperBackup", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -124,6 +124,8 @@ let package = Package(
             path: "Tests/KeeperBackupTests", swiftSettings: strict),
         .testTarget(name: "KeeperZABTests", dependencies: ["KeeperZAB", "KeeperModel"], path: "Tests/KeeperZABTests", swiftSettings: strict),
         .testTarget(name: "SimulationTests", dependencies: ["KeeperZAB", "KeeperModel"], path: "Tests/Simulation", swiftSettings: strict),
-        .testTarget(name: "KeeperServerTests", dependencies: ["KeeperServer"], path: "Tests/KeeperServerTests", swiftSettings: strict),
+        .testTarget(
+            name: "KeeperServerTests", dependencies: ["KeeperServer", "KeeperBackup", "KeeperStore", "KeeperLog", "KeeperModel"],
+            path: "Tests/KeeperServerTests", swiftSettings: strict),
     ]
 )

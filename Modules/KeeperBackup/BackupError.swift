@@ -31,6 +31,12 @@ public enum BackupError: Error, Hashable, Sendable, CustomStringConvertible {
     case badExport(file: String, line: Int, detail: String)
     /// A txn of an import failed to apply.
     case importRefused(path: String, code: KeeperErrorCode)
+    /// The admin server could not be reached, or answered something that is not what the
+    /// online backup protocol promises.
+    case badServer(url: String, detail: String)
+    /// The admin server refused the request (`status` is its HTTP status: 401 no or wrong
+    /// credentials, 403 not authorized, 410 the log no longer holds the txns asked for).
+    case refused(url: String, status: Int, message: String)
 
     public var description: String {
         switch self {
@@ -46,8 +52,8 @@ public enum BackupError: Error, Hashable, Sendable, CustomStringConvertible {
             let range = through.map { "after \(after) through \($0)" } ?? "after \(after)"
             return "gap in the backup chain: the txns \(range) are missing (\(detail)); take a full backup"
         case .inUse(let path, let pid):
-            return "\(path) is held open by process \(pid) (a running server?): stop it first; "
-                + "online backup through the admin endpoint is not available yet"
+            return "\(path) is held open by process \(pid) (a running server?): stop it first, "
+                + "or back up the running server through its admin server (keeperctl backup full --server http://host:port)"
         case .badDataDirectory(let path, let detail):
             return "data directory \(path): \(detail)"
         case .targetNotCovered(let detail):
@@ -60,6 +66,19 @@ public enum BackupError: Error, Hashable, Sendable, CustomStringConvertible {
             return "export \(file) line \(line): \(detail)"
         case .importRefused(let path, let code):
             return "import of \(path) failed with \(code); nothing was imported"
+        case .badServer(let url, let detail):
+            return "admin server \(url): \(detail)"
+        case .refused(let url, let status, let message):
+            let hint: String
+            switch status {
+            case 401: hint = "give --auth user:password of a user with ALL permission on / (or the super user)"
+            case 403: hint = "that user lacks ALL permission on /: use the super user or change the root ACL"
+            case 404: hint = "is this a SwiftKeeper server with online backups?"
+            case 410: hint = "the server purged those txns: take a full backup"
+            case 429: hint = "another backup is running on the server: try again when it ends"
+            default: hint = "see the server's log"
+            }
+            return "admin server \(url) refused with HTTP \(status): \(message); \(hint)"
         }
     }
 }

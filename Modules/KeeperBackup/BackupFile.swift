@@ -77,105 +77,90 @@ public struct BackupFileSummary: Hashable, Sendable, Codable {
     public var crc32: UInt32
 }
 
-/// Writes one backup data file: buffer a chunk, deflate it, write the frame. `finish` writes
-/// the end frame, fsyncs and closes; a writer dropped without `finish` leaves an incomplete
-/// file that readers reject (the caller removes it).
+/// Writes one backup data file: the frames `BackupFrameEncoder` makes, written as they come.
+/// `finish` writes the end frame, fsyncs and closes; a writer dropped without `finish` leaves
+/// an incomplete file that readers reject (the caller removes it).
 final class BackupFileWriter {
     let path: String
     let name: String
-    private var fd: Int32
-    private var chunk: [UInt8] = []
-    private var compressed: [UInt8]
-    private(set) var bytesWritten: Int64 = 0
-    private(set) var rawBytes: Int64 = 0
-    private var crc: UInt32 = 0
+    private let sink: Sink
+    private var encoder: BackupFrameEncoder!
+
+    /// The file descriptor and the running size and CRC32 of what was written.
+    final class Sink {
+        let path: String
+        var fd: Int32
+        var bytesWritten: Int64 = 0
+        var crc: UInt32 = 0
+
+        init(path: String, fd: Int32) {
+            self.path = path
+            self.fd = fd
+        }
+
+        func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+            var done = 0
+            while done < bytes.count {
+                let n = posixWrite(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw BackupError.io(operation: "write", path: path, errno: errno)
+                }
+                done += n
+            }
+            crc = BackupFileFormat.crc(bytes, seed: crc)
+            bytesWritten += Int64(bytes.count)
+        }
+
+        /// Creates `path` (which must not exist) for writing.
+        static func create(_ path: String) throws -> Sink {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+            guard fd >= 0 else { throw BackupError.io(operation: "create", path: path, errno: errno) }
+            return Sink(path: path, fd: fd)
+        }
+
+        func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try writeAll($0) } }
+
+        /// fsyncs and closes the file.
+        func finish() throws {
+            guard fsync(fd) == 0 else { throw BackupError.io(operation: "fsync", path: path, errno: errno) }
+            let rc = close(fd)
+            fd = -1
+            guard rc == 0 else { throw BackupError.io(operation: "close", path: path, errno: errno) }
+        }
+
+        deinit {
+            if fd >= 0 {
+                // Only reached when `finish` was not: the caller is abandoning (and removing) the
+                // file after an earlier error, which is the one it reports.
+                _ = close(fd)
+            }
+        }
+    }
 
     init(directory: String, name: String, content: BackupFileFormat.Content) throws {
         self.name = name
         self.path = directory + "/" + name
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw BackupError.io(operation: "create", path: path, errno: errno) }
-        chunk.reserveCapacity(BackupFileFormat.chunkBytes)
-        compressed = [UInt8](repeating: 0, count: Int(compressBound(UInt(BackupFileFormat.chunkBytes))))
-        var header = BackupFileFormat.magic
-        BackupFileFormat.put32(BackupFileFormat.version, into: &header)
-        BackupFileFormat.put32(content.rawValue, into: &header)
-        try header.withUnsafeBytes { bytes in try writeAll(bytes) }
-    }
-
-    deinit {
-        if fd >= 0 {
-            // Only reached when `finish` was not: the caller is abandoning (and removing) the
-            // file after an earlier error, which is the one it reports.
-            _ = close(fd)
+        let sink = try Sink.create(path)
+        self.sink = sink
+        encoder = try BackupFrameEncoder(content: content) { bytes in
+            try bytes.withUnsafeBytes { try sink.writeAll($0) }
         }
     }
 
-    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = posixWrite(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw BackupError.io(operation: "write", path: path, errno: errno)
-            }
-            done += n
-        }
-        crc = BackupFileFormat.crc(bytes, seed: crc)
-        bytesWritten += Int64(bytes.count)
-    }
+    var bytesWritten: Int64 { sink.bytesWritten }
+    var rawBytes: Int64 { encoder.rawBytes }
 
     /// Appends raw bytes to the file's content.
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var rest = bytes
-        while !rest.isEmpty {
-            let take = min(rest.count, BackupFileFormat.chunkBytes - chunk.count)
-            chunk.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[..<take]))
-            rest = UnsafeRawBufferPointer(rebasing: rest[take...])
-            if chunk.count == BackupFileFormat.chunkBytes { try flushChunk() }
-        }
-    }
+    func write(_ bytes: UnsafeRawBufferPointer) throws { try encoder.write(bytes) }
 
-    func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { b in try write(b) }
-    }
-
-    private func flushChunk() throws {
-        guard !chunk.isEmpty else { return }
-        var length = UInt(compressed.count)
-        let rc = compressed.withUnsafeMutableBufferPointer { out in
-            chunk.withUnsafeBufferPointer { input in
-                compress2(out.baseAddress, &length, input.baseAddress, UInt(input.count), BackupFileFormat.compressionLevel)
-            }
-        }
-        // compressBound sized the output, so anything but Z_OK is a zlib failure (memory).
-        guard rc == Z_OK else { throw BackupError.io(operation: "deflate (zlib \(rc))", path: path, errno: ENOMEM) }
-        var header: [UInt8] = []
-        header.reserveCapacity(BackupFileFormat.frameHeaderSize)
-        BackupFileFormat.put32(UInt32(length), into: &header)
-        BackupFileFormat.put32(UInt32(chunk.count), into: &header)
-        let compressedCRC = compressed.withUnsafeBytes { BackupFileFormat.crc(UnsafeRawBufferPointer(rebasing: $0[..<Int(length)])) }
-        BackupFileFormat.put32(compressedCRC, into: &header)
-        BackupFileFormat.put32(chunk.withUnsafeBytes { BackupFileFormat.crc($0) }, into: &header)
-        try header.withUnsafeBytes { b in try writeAll(b) }
-        try compressed.withUnsafeBytes { b in try writeAll(UnsafeRawBufferPointer(rebasing: b[..<Int(length)])) }
-        rawBytes += Int64(chunk.count)
-        chunk.removeAll(keepingCapacity: true)
-    }
+    func write(_ bytes: [UInt8]) throws { try encoder.write(bytes) }
 
     /// Writes the last frame and the end frame, fsyncs and closes the file.
     func finish() throws -> BackupFileSummary {
-        try flushChunk()
-        var end: [UInt8] = []
-        BackupFileFormat.put32(0, into: &end)
-        BackupFileFormat.put32(0, into: &end)
-        BackupFileFormat.put64(UInt64(rawBytes), into: &end)
-        try end.withUnsafeBytes { b in try writeAll(b) }
-        guard fsync(fd) == 0 else { throw BackupError.io(operation: "fsync", path: path, errno: errno) }
-        let rc = close(fd)
-        fd = -1
-        guard rc == 0 else { throw BackupError.io(operation: "close", path: path, errno: errno) }
-        return BackupFileSummary(name: name, bytes: bytesWritten, rawBytes: rawBytes, crc32: crc)
+        try encoder.finish()
+        try sink.finish()
+        return BackupFileSummary(name: name, bytes: sink.bytesWritten, rawBytes: encoder.rawBytes, crc32: sink.crc)
     }
 }
 

@@ -18,27 +18,75 @@ struct DataDirectoryOptions: ParsableArguments {
 struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "Back up a stopped data directory: a full backup, then incrementals.",
+        abstract: "Back up a server: a full backup, then incrementals (online through --server, or of a stopped data directory).",
         discussion: """
-            Works on stopped servers only (the store's LMDB lock must be free); online backup \
-            through the admin endpoint is not available yet. Files go into --to: \
-            NNNNNN-full.{store,txns,json} and NNNNNN-incremental.{txns,json}.
+            Online: --server http://host:port names the server's admin server (admin.serverPort); \
+            --auth user:password is sent as `Authorization: digest user:password` (the super user, \
+            or a digest user with ALL permission on /). Offline: --data-dir of a stopped server \
+            (its store's LMDB lock must be free). Files go into --to: \
+            NNNNNN-full.{store,txns,json} and NNNNNN-incremental.{txns,json}; both kinds of backup \
+            write the same files, so restore and verify read either.
             """,
         subcommands: [BackupFull.self, BackupIncremental.self])
+}
+
+/// Where a backup reads from: a running server's admin server, or a stopped data directory.
+struct BackupSourceOptions: ParsableArguments {
+    @Option(help: "A running server's admin server, http://host:port (online backup).")
+    var server: String?
+
+    @Option(help: "With --server: user:password, sent as `Authorization: digest user:password`.")
+    var auth: String?
+
+    @Option(help: "A stopped server's data directory (holds store/ and database-id).")
+    var dataDir: String?
+
+    @Option(help: "The stopped server's data log directory (holds log/); defaults to --data-dir.")
+    var dataLogDir: String?
+
+    @Flag(help: "No progress bar, even on a terminal.")
+    var quiet = false
+
+    func validate() throws {
+        switch (server, dataDir) {
+        case (nil, nil): throw ValidationError("give --server http://host:port (a running server) or --data-dir (a stopped one)")
+        case (.some, .some): throw ValidationError("give --server or --data-dir, not both")
+        default: break
+        }
+        if auth != nil && server == nil { throw ValidationError("--auth goes with --server") }
+        if dataLogDir != nil && dataDir == nil { throw ValidationError("--data-log-dir goes with --data-dir") }
+    }
+
+    func endpoint() throws -> AdminEndpoint? {
+        guard let server else { return nil }
+        return try AdminEndpoint(url: server, auth: auth)
+    }
+
+    var directory: DataDirectory { DataDirectory(dataDir: dataDir!, dataLogDir: dataLogDir) }
+
+    func progressBar(_ what: String, unit: ProgressBar.Unit) -> ProgressBar {
+        ProgressBar(label: what, unit: unit, enabled: !quiet && isatty(STDERR_FILENO) != 0)
+    }
 }
 
 struct BackupFull: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "full",
-        abstract: "The store's compacted snapshot plus every log record after it, compressed, with a manifest.")
+        abstract: "The store's consistent snapshot (plus, offline, every log record after it), compressed, with a manifest.")
 
-    @OptionGroup var data: DataDirectoryOptions
+    @OptionGroup var source: BackupSourceOptions
     @Option(help: "The backup directory (created if missing).")
     var to: String
 
     func run() throws {
-        let report = try Backup.full(data.directory, to: to)
-        printBackup(report)
+        if let endpoint = try source.endpoint() {
+            let bar = source.progressBar("snapshot", unit: .bytes)
+            let report = try RemoteBackup.full(from: endpoint, to: to) { done, total in bar.update(done, total) }
+            bar.finish()
+            printBackup(report)
+        } else {
+            printBackup(try Backup.full(source.directory, to: to))
+        }
     }
 }
 
@@ -48,16 +96,69 @@ struct BackupIncremental: ParsableCommand {
         abstract: "The log records after the last backup in --to, compressed, with a manifest.",
         discussion: "Fails, naming the missing zxids, when the log no longer holds the txns right after the last backup.")
 
-    @OptionGroup var data: DataDirectoryOptions
+    @OptionGroup var source: BackupSourceOptions
     @Option(help: "The backup directory holding the previous backups.")
     var to: String
 
     func run() throws {
-        guard let report = try Backup.incremental(data.directory, to: to) else {
+        let report: Backup.Report?
+        if let endpoint = try source.endpoint() {
+            let bar = source.progressBar("txns", unit: .records)
+            report = try RemoteBackup.incremental(from: endpoint, to: to) { done, total in bar.update(done, total) }
+            bar.finish()
+        } else {
+            report = try Backup.incremental(source.directory, to: to)
+        }
+        guard let report else {
             print("incremental: nothing new since the last backup; no files written")
             return
         }
         printBackup(report)
+    }
+}
+
+/// A one-line progress bar on standard error, redrawn at most `redrawsPerSecond` times a
+/// second; silent when standard error is not a terminal (logs and pipes get the summary only).
+final class ProgressBar {
+    enum Unit { case bytes, records }
+    let label: String
+    let unit: Unit
+    let enabled: Bool
+    private var lastDraw: UInt64 = 0
+    private var drawn = false
+    private let started = DispatchTime.now().uptimeNanoseconds
+    static let redrawsPerSecond: UInt64 = 10
+    static let width = 30
+
+    init(label: String, unit: Unit, enabled: Bool) {
+        self.label = label
+        self.unit = unit
+        self.enabled = enabled
+    }
+
+    func update(_ done: Int64, _ total: Int64) {
+        guard enabled else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - lastDraw >= 1_000_000_000 / ProgressBar.redrawsPerSecond || done == total else { return }
+        lastDraw = now
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 0
+        let filled = Int(fraction * Double(ProgressBar.width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: ProgressBar.width - filled)
+        let seconds = Double(now - started) / 1e9
+        let amount: String
+        switch unit {
+        case .bytes:
+            amount = String(format: "%.1f/%.1f MB %.1f MB/s", Double(done) / 1e6, Double(total) / 1e6, Double(done) / 1e6 / max(seconds, 1e-3))
+        case .records:
+            amount = "\(done)/\(total) txns"
+        }
+        let percent = String(format: "%3.0f%%", fraction * 100)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent) \(amount) ".utf8))
+        drawn = true
+    }
+
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
 

@@ -30,14 +30,22 @@ final class AdminHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
     let server: ServerContext
     var uri = ""
+    var headers = HTTPHeaders()
 
     init(server: ServerContext) { self.server = server }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head): uri = head.uri
+        case .head(let head):
+            uri = head.uri
+            headers = head.headers
         case .body: break
         case .end:
+            if let (name, query) = Self.backupCommand(uri) {
+                // Backups stream from threads of their own and need the request's headers.
+                BackupAdminCommands.handle(name, query: query, headers: headers, server: server, channel: context.channel)
+                return
+            }
             let (status, type, body) = respond(to: uri)
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: type)
@@ -65,6 +73,23 @@ final class AdminHandler: ChannelInboundHandler {
             return (.ok, "application/json", JSON.object([("command", .string(name)), ("error", .string("Unknown command: \(name)"))]).text)
         }
         return (.ok, "application/json", json.text)
+    }
+
+    /// The name and query of a backup command (`BackupAdminCommands`), or nil.
+    static func backupCommand(_ uri: String) -> (String, [String: String])? {
+        let halves = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let prefix = "/commands/"
+        guard let path = halves.first, path.hasPrefix(prefix) else { return nil }
+        let name = String(path.dropFirst(prefix.count))
+        guard BackupAdminCommands.names.contains(name) else { return nil }
+        var query: [String: String] = [:]
+        if halves.count == 2 {
+            for pair in halves[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                query[String(kv[0])] = kv.count == 2 ? String(kv[1]) : ""
+            }
+        }
+        return (name, query)
     }
 
     static let commands = [

@@ -128,6 +128,8 @@ public struct ServerReport: Sendable {
             ("zk_last_proposal_size", "-1"),
         ]
         pairs += extra
+        // The backup service's lines, when one runs for this server (BackupService).
+        pairs += BackupService.running(forDataDir: config.dataDir)?.currentStatus.mntrPairs ?? []
         return pairs
     }
 

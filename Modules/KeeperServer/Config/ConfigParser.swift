@@ -96,6 +96,16 @@ public struct ConfigParser {
                 }
                 config.peerType = role
             case "initLimit": config.initLimit = try int(1...Int(Int32.max))
+            case "backup.dir": config.backup.directory = try path()
+            case "backup.fullIntervalSeconds": config.backup.fullIntervalSeconds = try int(0...Int(Int32.max))
+            case "backup.incrementalIntervalSeconds": config.backup.incrementalIntervalSeconds = try int(0...Int(Int32.max))
+            case "backup.retainCount": config.backup.retainCount = try int(BackupSettings.minimumRetainCount...Int(Int32.max))
+            case "backup.retainDays": config.backup.retainDays = try int(0...Int(Int32.max))
+            case "backup.archiveLog": config.backup.archiveLog = try bool()
+            case "backup.archiveCheckIntervalMs": config.backup.archiveCheckIntervalMs = try int(10...Int(Int32.max))
+            case "backup.tempDir": config.backup.tempDirectory = try path()
+            case "admin.snapshot.enabled", "zookeeper.admin.snapshot.enabled": config.backup.onlineEnabled = try bool()
+            case "autopurge.purgeIntervalSeconds": config.backup.purgeIntervalSeconds = try int(0...Int(Int32.max))
             case "syncLimit": config.syncLimit = try int(1...Int(Int32.max))
             default:
                 if key.hasPrefix("server.") {

@@ -59,6 +59,9 @@ public struct ServerConfig: Hashable, Sendable {
     public var containerCheckIntervalMs = 60_000
     /// From `dataDir/myid` when servers are configured.
     public var myid: Int?
+    /// Scheduled backups, the online backup admin commands, and the log purge period
+    /// (`backup.*`, `admin.snapshot.enabled`, `autopurge.purgeIntervalSeconds`).
+    public var backup = BackupSettings()
 
     public init() {}
 
@@ -67,6 +70,11 @@ public struct ServerConfig: Hashable, Sendable {
     public var effectiveMinSessionTimeout: Int { minSessionTimeout ?? 2 * tickTime }
     public var effectiveMaxSessionTimeout: Int { maxSessionTimeout ?? 20 * tickTime }
     public var isStandalone: Bool { servers.count <= 1 }
+    /// Seconds between log purges (0: never): `autopurge.purgeIntervalSeconds`, else
+    /// `autopurge.purgeInterval` hours.
+    public var logPurgeIntervalSeconds: Int {
+        backup.purgeIntervalSeconds > 0 ? backup.purgeIntervalSeconds : autopurgePurgeInterval * 3600
+    }
 
     /// Every four-letter word ZooKeeper knows.
     public static let allFourLetterWords: Set<String> = [
