@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "KeeperServer",
             dependencies: [
-                "KeeperModel", "KeeperWire", "KeeperStore", "KeeperLog", "KeeperZAB", "KeeperBackup",
+                "KeeperModel", "KeeperWire", "KeeperLMDB", "KeeperStore", "KeeperLog", "KeeperZAB", "KeeperBackup", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

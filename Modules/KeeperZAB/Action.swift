@@ -77,6 +77,9 @@ public enum Action: Hashable, Sendable {
     case roleChanged(Role)
     /// A client `sync` finished: reads on this server now see every write committed before it.
     case syncCompleted(SyncID)
+    /// A voter that started `abstaining` synchronized with an established leader: it votes
+    /// again; the driver clears the durable mark that made it abstain.
+    case recovered
     /// A peer broke the protocol (see `ProtocolViolation`); log it.
     case violation(ProtocolViolation)
 }

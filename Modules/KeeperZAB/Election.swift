@@ -42,7 +42,7 @@ extension ZabCore {
         let vote = Vote(leader: config.myID, zxid: history.last, electionEpoch: electionRound, peerEpoch: currentEpoch)
         currentVote = vote
         election = ElectionState(proposal: vote)
-        if !config.isObserver {
+        if votes {
             election.received[config.myID] = Notification(vote: vote, state: .looking)
         }
         sendVote(&actions)
@@ -80,7 +80,7 @@ extension ZabCore {
         let vote = notification.vote
         switch notification.state {
         case .looking:
-            if config.isObserver { return }
+            if !votes { return }
             if vote.electionEpoch > electionRound {
                 electionRound = vote.electionEpoch
                 election.received.removeAll()
@@ -104,7 +104,7 @@ extension ZabCore {
         case .observing:
             return
         case .following, .leading:
-            if vote.electionEpoch == electionRound && !config.isObserver {
+            if vote.electionEpoch == electionRound && votes {
                 election.received[peer] = notification
                 if hasQuorum(election.received, for: notification) && leaderConfirmed(vote, in: election.received) {
                     decide(vote, &actions)
@@ -125,7 +125,7 @@ extension ZabCore {
         election.proposal = vote
         election.decideAt = nil
         currentVote = vote
-        if !config.isObserver {
+        if votes {
             election.received[config.myID] = Notification(vote: vote, state: .looking)
         }
     }
@@ -154,12 +154,12 @@ extension ZabCore {
     /// FastLeaderElection's `checkLeader`: never follow a leader we have not heard lead; lead
     /// only in our own round.
     func leaderConfirmed(_ vote: Vote, in votes: [ServerID: Notification]) -> Bool {
-        if vote.leader == config.myID { return vote.electionEpoch == electionRound && !config.isObserver }
+        if vote.leader == config.myID { return vote.electionEpoch == electionRound && self.votes }
         return votes[vote.leader]?.state == .leading
     }
 
     mutating func checkLookingQuorum(_ actions: inout [Action]) {
-        guard mode == .looking, !config.isObserver else { return }
+        guard mode == .looking, votes else { return }
         let proposal = election.proposal
         var agreeing = 0
         for (id, notification) in election.received where config.voters.contains(id) {

@@ -164,6 +164,10 @@ extension ZabCore {
             guard case .newLeaderAcked(let epoch) = phase else { return unexpectedFromLeader(message, &actions) }
             learning.phase = .broadcast(epoch)
             currentVote.peerEpoch = epoch
+            if abstaining {
+                abstaining = false
+                actions.append(.recovered)
+            }
             actions.append(.roleChanged(role))
 
         case .ping:

@@ -96,6 +96,14 @@ public struct ZabCore: Sendable {
     public internal(set) var currentVote: Vote
 
     var mode: Mode = .looking
+    /// A voter that lost its data (a damaged log or store was moved aside) takes no part in
+    /// elections until it has synchronized with an established leader once: its empty history
+    /// must never help a quorum elect a leader that lacks txns it had acknowledged
+    /// (protocol-aware recovery; Alagappan et al., FAST'18). It still follows, and its ACKs
+    /// count once it holds the leader's history.
+    public internal(set) var abstaining = false
+    /// Whether this server's vote counts in elections now.
+    var votes: Bool { !config.isObserver && !abstaining }
     var election: ElectionState
     var leading = LeaderState()
     var learning = LearnerState(leader: ServerID(0), isObserver: false, lastHeard: 0)
@@ -147,9 +155,12 @@ public struct ZabCore: Sendable {
         history.entries.count - history.firstIndex(after: max(committedZxid, history.base))
     }
 
-    /// Starts the first election. Call once, before anything else.
-    public mutating func start() -> [Action] {
+    /// Starts the first election. Call once, before anything else. `abstaining`: this voter
+    /// recovers from lost data and must not vote before it synchronized once (see
+    /// `abstaining`); `.recovered` follows when it may vote again.
+    public mutating func start(abstaining: Bool = false) -> [Action] {
         precondition(!started, "ZabCore.start() called twice")
+        self.abstaining = abstaining && !config.isObserver
         started = true
         var actions: [Action] = []
         startLooking(&actions, leaving: false)
@@ -293,5 +304,14 @@ public struct ZabCore: Sendable {
     mutating func violation(_ problem: ProtocolViolation, _ actions: inout [Action]) {
         actions.append(.violation(problem))
         startLooking(&actions, leaving: true)
+    }
+}
+
+extension ZabCore {
+    /// The learners a leader has, and whether each is synchronized (in broadcast) and an
+    /// observer: what `mntr` reports as followers and synced followers. Empty unless leading.
+    public var learnerStatus: [(id: ServerID, synced: Bool, observer: Bool)] {
+        guard mode == .leading else { return [] }
+        return leading.learners.map { ($0.id, $0.phase == .synced, config.observers.contains($0.id)) }
     }
 }

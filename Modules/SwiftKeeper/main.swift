@@ -74,9 +74,9 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("\(path): missing or not a number; an ensemble member needs its myid")
             }
             settings.myid = id
-            if settings.servers.count > 1 {
+            if settings.servers.count > 1 && settings.servers[id] == nil {
                 throw ValidationError(
-                    "\(config ?? "zoo.cfg"): \(settings.servers.count) server.N lines: replication is not available yet; run one server (no server.N lines, or one)")
+                    "\(path): myid \(id) has no server.\(id) line in \(config ?? "zoo.cfg") (ids: \(settings.servers.keys.sorted().map(String.init).joined(separator: ", ")))")
             }
         }
         let server: KeeperServer

@@ -48,6 +48,9 @@ struct SimDisk {
     var unsynced: [Proposal] = []
     /// The store: every applied txn in order (a snapshot is a copy of it).
     var store: [Proposal] = []
+    /// The data was lost (a damaged disk replaced): the server abstains from elections until
+    /// it has synchronized once (`ZabCore.start(abstaining:)`).
+    var recovering = false
 
     var lastLogged: Zxid { unsynced.last?.zxid ?? synced.last?.zxid ?? logBase }
     var lastSynced: Zxid { synced.last?.zxid ?? logBase }
@@ -315,6 +318,15 @@ struct Simulation {
             let victim = leader.flatMap { rng.chance(0.5) ? $0 : nil } ?? rng.int(0...(total - 1))
             if nodes[victim].core != nil {
                 crash(victim)
+                if rng.chance(0.15) && configs[victim].voters.count >= 3 && !nodes.contains(where: \.disk.recovering) {
+                    // Its disk is found damaged: the data is moved aside and it rejoins empty.
+                    // One such server at a time, in ensembles of 3 voters or more: a quorum's
+                    // worth of lost disks loses data in any protocol, and the rest must still
+                    // form a quorum without it.
+                    if tracing { record("wipe \(nodes[victim].id)") }
+                    nodes[victim].disk = SimDisk()
+                    nodes[victim].disk.recovering = true
+                }
                 queue.push(.restart(node: victim), at: time + UInt64(rng.int(1...40)) * Self.tickLength / 2)
             }
         }
@@ -370,7 +382,7 @@ struct Simulation {
         nodes[node].core = ZabCore(config: configs[node], durable: durable)
         nodes[node].role = .looking
         if tracing { record("start \(nodes[node].id) applied \(disk.applied) logged \(disk.lastSynced) epochs \(disk.acceptedEpoch)/\(disk.currentEpoch)") }
-        let actions = nodes[node].core!.start()
+        let actions = nodes[node].core!.start(abstaining: disk.recovering)
         execute(actions, on: node)
         queue.push(.tick(node: node, incarnation: nodes[node].incarnation), at: time + UInt64(rng.int(1...Int(Self.tickLength))))
     }
@@ -528,6 +540,8 @@ struct Simulation {
                 if requester != node || nodes[node].disk.store.count < committedBefore {
                     checker.fail("t=\(time) \(nodes[node].id) completed sync \(id.rawValue) with \(nodes[node].disk.store.count) txns applied, \(committedBefore) were committed before it was asked")
                 }
+            case .recovered:
+                nodes[node].disk.recovering = false
             case .violation(let problem):
                 checker.fail("t=\(time) \(nodes[node].id): protocol violation: \(problem)")
             }

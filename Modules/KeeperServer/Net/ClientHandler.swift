@@ -70,7 +70,14 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             id: id, remote: "\(remoteHost):\(remote?.port ?? 0)", remoteHost: remoteHost, eventLoop: context.eventLoop,
             established: server.wallClock(),
             wake: { loopBound.eventLoop.execute { loopBound.value.pump() } },
-            close: { channel.close(promise: nil) })
+            close: {
+                // A session that ended elsewhere (expired, moved, closed by another connection)
+                // closes this connection; one closing at its own request answers first.
+                loopBound.eventLoop.execute {
+                    if case .closing = loopBound.value.phase { return }
+                    channel.close(promise: nil)
+                }
+            })
         guard server.registry.add(e, limit: server.config.maxClientCnxns) else {
             server.stats.connectionRefused()
             server.logger.info("too many connections from \(remoteHost) (maxClientCnxns=\(server.config.maxClientCnxns))")
@@ -145,7 +152,11 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             if word == "srst" { server.stats.reset() }
             if word == "crst" { for e in server.registry.all() { e.resetStats() } }
         }
-        let text = server.report().answer(word, whitelist: whitelist)
+        // A server looking for a leader answers like ZooKeeper's (ZK_NOT_SERVING); ruok, conf,
+        // envi and isro still answer.
+        let notServing = !server.replica.isServing && whitelist.contains(word) && !["ruok", "conf", "envi", "isro"].contains(word)
+        let text = notServing
+            ? "This ZooKeeper instance is not currently serving requests\n" : server.report().answer(word, whitelist: whitelist)
         var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
         buffer.writeString(text)
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
@@ -163,6 +174,14 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         phase = .connecting
+        guard server.replica.isServing else {
+            // No quorum behind this server now: the client tries another one (ZooKeeper closes
+            // the connection the same way while its server is not running).
+            server.logger.debug("refused a client while not serving: \(remoteHost)")
+            phase = .closing
+            context.close(promise: nil)
+            return
+        }
         let committed = server.replica.committedZxid
         if request.lastZxidSeen > committed {
             // The client has seen a newer state than this server has (ZooKeeper refuses it so

@@ -8,7 +8,9 @@ import Synchronization
 final class ServerContext: Sendable {
     let config: ServerConfig
     let replica: Replica
-    let store: KeeperStore
+    let storeSlot: StoreSlot
+    /// The store reads are served from (a SNAP may replace it; a read keeps the one it took).
+    var store: KeeperStore { storeSlot.store }
     let watches: WatchManager
     let registry: ConnectionRegistry
     let stats: ServerStats
@@ -22,13 +24,13 @@ final class ServerContext: Sendable {
     let mode: String
 
     init(
-        config: ServerConfig, replica: Replica, store: KeeperStore, watches: WatchManager, registry: ConnectionRegistry,
+        config: ServerConfig, replica: Replica, store: StoreSlot, watches: WatchManager, registry: ConnectionRegistry,
         stats: ServerStats, logger: Logger, mode: String, monotonicMillis: @escaping @Sendable () -> Int64,
         wallClock: @escaping @Sendable () -> Int64, report: @escaping @Sendable () -> ServerReport
     ) {
         self.config = config
         self.replica = replica
-        self.store = store
+        self.storeSlot = store
         self.watches = watches
         self.registry = registry
         self.stats = stats

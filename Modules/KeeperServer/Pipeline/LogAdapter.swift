@@ -2,11 +2,16 @@ import KeeperLog
 import KeeperModel
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// KeeperLog as the replica's log: durability events are forwarded to the handler the replica
 /// installs when it starts (the log is opened, and recovered, before the replica exists).
 final class KeeperLogAdapter: ReplicaLog, Sendable {
-    let log: KeeperLog
+    private let current: Mutex<KeeperLog>
     private let handler: HandlerSlot
+    let configuration: LogConfiguration
 
     /// The replica's event handler, installed after the log is open. The closure lives in a
     /// final class: reading a closure out of a Mutex re-wraps it in one more reabstraction
@@ -23,11 +28,19 @@ final class KeeperLogAdapter: ReplicaLog, Sendable {
 
     init(configuration: LogConfiguration) throws {
         let handler = HandlerSlot()
-        self.log = try KeeperLog.open(configuration) { event in
-            handler.value.withLock { $0 }?.call(event)
-        }
+        self.configuration = configuration
+        self.current = Mutex(try Self.open(configuration, handler))
         self.handler = handler
     }
+
+    private static func open(_ configuration: LogConfiguration, _ handler: HandlerSlot) throws -> KeeperLog {
+        try KeeperLog.open(configuration) { event in
+            handler.value.withLock { $0 }?.call(event)
+        }
+    }
+
+    /// The log in use (replaced only by `reset`, on the replica's thread).
+    var log: KeeperLog { current.withLock { $0 } }
 
     func append(zxid: Zxid, payload: [UInt8]) throws { try log.append(zxid: zxid, payload: payload) }
 
@@ -45,6 +58,8 @@ final class KeeperLogAdapter: ReplicaLog, Sendable {
 
     var lastZxid: Zxid { log.lastAppendedZxid }
 
+    var lastDurableZxid: Zxid { log.lastDurableZxid }
+
     var oldestZxid: Zxid { log.segments().first?.previousZxid ?? log.lastAppendedZxid }
 
     func forEach(after zxid: Zxid, _ body: (Zxid, [UInt8]) throws -> Void) throws {
@@ -55,5 +70,55 @@ final class KeeperLogAdapter: ReplicaLog, Sendable {
         }
     }
 
+    func truncate(after zxid: Zxid) throws { try log.truncate(after: zxid) }
+
+    /// Empties the log (after a SNAP installed a store that is ahead of, or diverges from,
+    /// every record in it): the records are written out, the log is closed, its directory moved
+    /// aside and removed, and an empty log opened in its place.
+    func reset() throws {
+        try current.withLock { log in
+            try log.close()
+            let directory = configuration.directory
+            let aside = directory + ".discarded"
+            try removeDirectory(aside)
+            guard rename(directory, aside) == 0 else {
+                throw ServerStartError(message: "cannot move \(directory) aside: \(String(cString: strerror(errno)))")
+            }
+            try syncDirectory(parentDirectory(of: directory))
+            log = try Self.open(configuration, handler)
+            try removeDirectory(aside)
+        }
+    }
+
     func close() throws { try log.close() }
+}
+
+/// The directory holding `path`.
+func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
+/// Removes a directory of plain files (a log or store directory); nothing when it is missing.
+func removeDirectory(_ path: String) throws {
+    guard let dir = opendir(path) else {
+        if errno == ENOENT { return }
+        throw ServerStartError(message: "cannot open directory \(path): \(String(cString: strerror(errno)))")
+    }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    closedir(dir)
+    for name in names {
+        guard unlink(path + "/" + name) == 0 || errno == ENOENT else {
+            throw ServerStartError(message: "cannot remove \(path)/\(name): \(String(cString: strerror(errno)))")
+        }
+    }
+    guard rmdir(path) == 0 || errno == ENOENT else {
+        throw ServerStartError(message: "cannot remove directory \(path): \(String(cString: strerror(errno)))")
+    }
 }

@@ -1,14 +1,18 @@
 import KeeperModel
 import KeeperStore
 import KeeperWire
+import KeeperZAB
 import Logging
 import NIOCore
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The durable log as the replica uses it: append a txn's bytes, learn when they are durable,
-/// replay after a zxid. KeeperLog implements it in production; the same replica code runs
-/// over it in tests.
-public protocol ReplicaLog: AnyObject, Sendable {
+/// replay after a zxid, cut it back (TRUNC) or empty it (SNAP). KeeperLog implements it.
+protocol ReplicaLog: AnyObject, Sendable {
     /// Appends one record; durability is reported through the handler given to `start`.
     func append(zxid: Zxid, payload: [UInt8]) throws
     /// Starts the log; `onDurable(z)` is called (on any thread) whenever everything up to `z`
@@ -17,32 +21,105 @@ public protocol ReplicaLog: AnyObject, Sendable {
     func start(onDurable: @escaping @Sendable (Zxid) -> Void, onFailure: @escaping @Sendable (any Error) -> Void) throws
     /// The newest zxid in the log (durable after open), or zero.
     var lastZxid: Zxid { get }
+    /// The newest zxid known durable.
+    var lastDurableZxid: Zxid { get }
     /// The zxid just before the oldest record the log still holds (zero when nothing was
     /// purged): a store behind it cannot be brought up to date from this log.
     var oldestZxid: Zxid { get }
     /// Every record after `zxid`, in order, for recovery.
     func forEach(after zxid: Zxid, _ body: (Zxid, [UInt8]) throws -> Void) throws
+    /// Drops every record after `zxid` (waits for appends in flight first).
+    func truncate(after zxid: Zxid) throws
+    /// Drops every record (waits for appends in flight first).
+    func reset() throws
     func close() throws
 }
 
 /// What a write's submitter learns: the txn as applied (its zxid and result), or that the
-/// server could not take it (the log failed, or the server is shutting down).
+/// server could not take it (the log failed, the server lost its leader, or it is shutting down).
 public enum WriteOutcome: Sendable {
     case applied(TxnEntry, TxnResult)
     case failed(KeeperErrorCode)
 }
 
-/// The replica: the one thread that owns the write path (ARCHITECTURE.md, "One write path").
-/// prep -> txn -> log append (group commit) -> durable -> store apply (batched) -> watches ->
-/// completions. Standalone is an ensemble of one: a txn commits when its own log has it.
+/// The store the server serves from. A learner that receives a SNAP replaces it whole; readers
+/// that already hold the old one finish on it (LMDB closes it with its last reference).
+final class StoreSlot: Sendable {
+    private let current: Mutex<KeeperStore>
+    init(_ store: KeeperStore) { current = Mutex(store) }
+    var store: KeeperStore { current.withLock { $0 } }
+    func replace(with store: KeeperStore) { current.withLock { $0 = store } }
+}
+
+/// The ensemble as this server sees it (zoo.cfg's `server.N` lines), in ZAB's terms.
+struct Ensemble: Sendable {
+    var zab: ZabConfig
+    var peers: [ServerID: PeerAddress]
+    /// Wall-clock milliseconds per core tick: a tenth of `tickTime` (at least 10 ms), so an
+    /// election round and failure detection take a fraction of a tick while initLimit and
+    /// syncLimit keep their zoo.cfg meaning (they are scaled by the same factor).
+    var coreTickMillis: Int
+    var isStandalone: Bool { zab.voters.count + zab.observers.count == 1 }
+
+    /// Core ticks per zoo.cfg tick.
+    static let ticksPerTick = 10
+
+    init(config: ServerConfig) throws {
+        let tickMillis = max(10, config.tickTime / Self.ticksPerTick)
+        let scale = max(1, config.tickTime / tickMillis)
+        if config.servers.count <= 1 {
+            let id = ServerID(UInt64(config.myid ?? config.servers.keys.first ?? 0))
+            zab = ZabConfig(myID: id, voters: [id])
+            peers = config.servers.first.map { [ServerID(UInt64($0.key)): $0.value] } ?? [:]
+        } else {
+            guard let myid = config.myid, config.servers[myid] != nil else {
+                throw ServerStartError(message: "myid \(config.myid.map(String.init) ?? "missing") is not one of the server.N lines")
+            }
+            var voters: Set<ServerID> = []
+            var observers: Set<ServerID> = []
+            var peers: [ServerID: PeerAddress] = [:]
+            for (id, address) in config.servers {
+                let sid = ServerID(UInt64(id))
+                peers[sid] = address
+                if address.role == .observer { observers.insert(sid) } else { voters.insert(sid) }
+            }
+            guard !voters.isEmpty else { throw ServerStartError(message: "every server.N line is an observer: an ensemble needs voters") }
+            let me = ServerID(UInt64(myid))
+            if config.peerType == .observer && !observers.contains(me) {
+                throw ServerStartError(message: "peerType=observer but server.\(myid) is not marked :observer")
+            }
+            zab = ZabConfig(myID: me, voters: voters, observers: observers)
+            self.peers = peers
+        }
+        zab.initLimit = config.initLimit * scale
+        zab.syncLimit = config.syncLimit * scale
+        zab.electionResendTicks = max(1, 100 / tickMillis)
+        // Prep already bounds writes in flight per server (globalOutstandingLimit); the leader
+        // takes those of every server.
+        zab.maxOutstandingProposals = max(1000, config.globalOutstandingLimit * max(1, config.servers.count))
+        coreTickMillis = tickMillis
+    }
+}
+
+/// The replica: the one thread that owns the write path (ARCHITECTURE.md, "One write path")
+/// and drives the ZAB core (KeeperZAB) that orders it.
+///
+/// A write: prep (on the leader, against its committed tree plus the txns in flight) -> txn ->
+/// ZAB propose -> log append (group commit) and PROPOSAL to the followers -> ACKs of a quorum
+/// (the leader's own once its log is durable) -> COMMIT -> store apply (batched) -> watches ->
+/// completions. A follower or observer forwards its clients' writes to the leader (REQUEST)
+/// and completes them when the txn with their session and cxid commits. Standalone is an
+/// ensemble of one voter: the same path, where the quorum is the server's own log.
 ///
 /// Every mutable field is confined to `loop`; public entry points hop onto it.
 public final class Replica: @unchecked Sendable {
     // @unchecked Sendable: all mutable state below is only touched on `loop` (every method that
     // reads or writes it starts with `loop.preconditionInEventLoop()` or runs inside
-    // `loop.execute`), so no two threads ever access it at once.
+    // `loop.execute`), so no two threads ever access it at once. `network` is set once in
+    // `start` before any event can arrive.
     public let loop: any EventLoop
-    let store: KeeperStore
+    let storeSlot: StoreSlot
+    var store: KeeperStore { storeSlot.store }
     let log: any ReplicaLog
     let watches: WatchManager
     /// Posts watch events to connections' mailboxes; runs inside the watch lock.
@@ -50,26 +127,70 @@ public final class Replica: @unchecked Sendable {
     let wallClock: @Sendable () -> Int64
     let monotonicMillis: @Sendable () -> Int64
     let maxBuffer: Int
+    let tickTime: Int
     let logger = Logger(label: "swiftkeeper.replica")
+    let ensemble: Ensemble
+    let dataDir: String
+    let storeConfiguration: StoreConfiguration
+    let epochs: EpochFiles
+    var myID: ServerID { ensemble.zab.myID }
+    private(set) var network: PeerNetwork?
 
+    private var core: ZabCore
+    private var role: Role = .looking
+    private let prepOptions: Prep.Options
     private var prep: Prep
     private(set) var sessions: SessionTracker
-    private var lastProposed: Zxid
+    /// Leader: the server each session is connected to, as last announced (createSession,
+    /// REVALIDATE); a write from another server gets SessionMoved.
+    private var owners: [SessionID: ServerID] = [:]
+    /// Logged txns not yet applied, in zxid order.
+    private var unapplied: [Unapplied] = []
+    private var unappliedHead = 0
+    /// Completions of this server's clients' writes by (session, cxid), oldest first.
+    private var waiting: [WaitKey: [@Sendable (WriteOutcome) -> Void]] = [:]
+    private var syncs: [UInt64: @Sendable () -> Void] = [:]
+    private var nextSyncID: UInt64 = 1
+    /// Leader: writes that wait until the history it brought into its epoch is applied, so
+    /// prep sees every committed txn.
+    private var held: [(WriteRequest, RequestContext, ServerID, (@Sendable (WriteOutcome) -> Void)?)] = []
+    private var leaderBase: Zxid = .zero
+    /// Learner: sessions whose clients were heard since the last PING to the leader.
+    private var touched: Set<SessionID> = []
+    private var inboundLinks: [ServerID: UInt64] = [:]
+    private var outboundLink: (peer: ServerID, generation: UInt64)?
+    private var receiving: (leader: ServerID, zxid: Zxid, sink: SnapshotFileSink)?
     private var lastCommitted: Zxid
-    private var pending: [Proposal] = []
-    private var pendingHead = 0
-    private var barriers: [(after: Zxid, done: @Sendable () -> Void)] = []
     private var failed: KeeperErrorCode?
     private let checkpointInterval: Int
     private var sinceCheckpoint = 0
     private let publishedCommitted = Atomic<Int64>(0)
-    private let published = Mutex<(sessions: [(session: SessionID, expiresAtMillis: Int64)], inFlight: Int)>(([], 0))
+    private let publishedServing = Atomic<Bool>(false)
+    private let published = Mutex<Published>(Published())
     /// Sessions whose closeSession committed: the server closes their connections.
     let onSessionClosed: @Sendable (SessionID) -> Void
+    /// The server started (true) or stopped (false) serving clients: on false it closes every
+    /// client connection, as ZooKeeper does when its server leaves the quorum.
+    let onServingChanged: @Sendable (Bool) -> Void
 
-    struct Proposal {
-        var entry: TxnEntry
-        var completion: (@Sendable (WriteOutcome) -> Void)?
+    struct Unapplied {
+        var zxid: Zxid
+        var payload: [UInt8]
+        var entry: TxnEntry?
+    }
+
+    struct WaitKey: Hashable {
+        var session: SessionID
+        var cxid: Int32
+    }
+
+    /// What the reports read without waiting for the replica thread.
+    struct Published: Sendable {
+        var sessions: [(session: SessionID, expiresAtMillis: Int64)] = []
+        var inFlight = 0
+        var role: Role = .looking
+        var learners: [(id: ServerID, synced: Bool, observer: Bool)] = []
+        var electionRound: UInt64 = 0
     }
 
     public struct Options: Sendable {
@@ -87,74 +208,311 @@ public final class Replica: @unchecked Sendable {
         }
     }
 
-    /// Opens the replica over an opened store and log: replays the log after the store's last
-    /// applied zxid (the store is a materialized view of the log), then revives the sessions
-    /// the store records, each with a full timeout from now.
-    public init(
-        loop: any EventLoop, store: KeeperStore, log: any ReplicaLog, watches: WatchManager, options: Options,
+    /// Opens the replica over an opened store and log. The log records after the store's last
+    /// applied zxid become the core's history: they are applied once a quorum confirms them
+    /// (at once for a standalone server), never before, so a TRUNC from a new leader can still
+    /// drop them.
+    init(
+        loop: any EventLoop, store: StoreSlot, storeConfiguration: StoreConfiguration, dataDir: String,
+        log: any ReplicaLog, watches: WatchManager, ensemble: Ensemble, options: Options,
         wallClock: @escaping @Sendable () -> Int64, monotonicMillis: @escaping @Sendable () -> Int64,
         deliver: @escaping @Sendable ([WatchDelivery]) -> Void,
-        onSessionClosed: @escaping @Sendable (SessionID) -> Void
+        onSessionClosed: @escaping @Sendable (SessionID) -> Void,
+        onServingChanged: @escaping @Sendable (Bool) -> Void
     ) throws {
         self.loop = loop
-        self.store = store
+        self.storeSlot = store
+        self.storeConfiguration = storeConfiguration
+        self.dataDir = dataDir
         self.log = log
         self.watches = watches
         self.deliver = deliver
         self.wallClock = wallClock
         self.monotonicMillis = monotonicMillis
         self.onSessionClosed = onSessionClosed
+        self.onServingChanged = onServingChanged
         self.maxBuffer = options.maxBuffer
         self.checkpointInterval = options.checkpointInterval
+        self.prepOptions = options.prep
         self.prep = Prep(options: options.prep)
-        self.sessions = SessionTracker(tickTime: options.tickTime, serverID: options.serverID, wallClockMillis: wallClock())
+        self.ensemble = ensemble
+        self.epochs = EpochFiles(directory: dataDir)
+        self.tickTime = options.tickTime
+        self.sessions = SessionTracker(
+            tickTime: options.tickTime, serverID: Int(ensemble.zab.myID.rawValue), wallClockMillis: wallClock())
 
-        var applied = try store.read { try $0.lastAppliedZxid() }
+        let applied = try store.store.read { try $0.lastAppliedZxid() }
         guard applied >= log.oldestZxid else {
             throw ServerStartError(
                 message: "the store is at zxid \(applied) but the log starts after \(log.oldestZxid): "
                     + "the records in between were purged; restore this data directory from a backup or a peer")
         }
-        var replay: [TxnEntry] = []
+        var entries: [Proposal] = []
+        var last = applied
         try log.forEach(after: applied) { zxid, payload in
-            var buffer = ByteBuffer()
-            buffer.writeBytes(payload)
-            let (entry, _) = try TxnCodec.decode(buffer, maxLength: Int.max / 2)
-            precondition(entry.zxid == zxid, "log record \(zxid) holds txn \(entry.zxid)")
-            replay.append(entry)
-            if replay.count >= 1024 {
-                _ = try store.write { batch in try replay.map { try batch.apply($0) } }
-                replay.removeAll(keepingCapacity: true)
-            }
+            precondition(zxid > last, "log record \(zxid) does not follow \(last)")
+            last = zxid
+            entries.append(Proposal(zxid: zxid, payload: payload))
         }
-        if !replay.isEmpty { _ = try store.write { batch in try replay.map { try batch.apply($0) } } }
-        applied = try store.read { try $0.lastAppliedZxid() }
-        self.lastCommitted = applied
-        self.lastProposed = max(applied, log.lastZxid)
+        unapplied = entries.map { Unapplied(zxid: $0.zxid, payload: $0.payload, entry: nil) }
+        let (accepted, current) = try epochs.load()
+        core = ZabCore(
+            config: ensemble.zab,
+            durable: ZabDurableState(
+                acceptedEpoch: accepted, currentEpoch: current, history: History(base: applied, entries: entries), applied: applied))
+        lastCommitted = applied
         publishedCommitted.store(applied.rawValue, ordering: .releasing)
-        let now = monotonicMillis()
-        for s in try store.read({ try $0.sessions() }) {
-            sessions.add(s.sessionID, timeout: s.timeout, now: now)
+        if entries.count > 10_000 {
+            logger.notice("\(entries.count) logged txns after the store's zxid \(applied) wait for the quorum to confirm them")
         }
+        reloadSessions()
     }
 
-    /// Starts durability notifications and the session expiry tick.
-    public func start(tickTime: Int) throws {
-        try log.start(
-            onDurable: { [weak self] zxid in
+    /// Starts the peer transport, durability notifications, the ZAB core and the ticks.
+    func start(tickTime: Int, group: any EventLoopGroup) throws {
+        if !ensemble.isStandalone, let me = ensemble.peers[myID] {
+            let network = PeerNetwork(
+                myID: myID, peers: ensemble.peers, group: group, maxPacket: max(maxBuffer * 2, 1 << 20),
+                logger: Logger(label: "swiftkeeper.peers")
+            ) { [weak self] event in
                 guard let self else { return }
-                self.loop.execute { self.commit(upTo: zxid) }
+                self.loop.execute { self.handle(event) }
+            }
+            try network.start(quorumHost: me.host, quorumPort: me.quorumPort, electionHost: me.host, electionPort: me.electionPort)
+            self.network = network
+        }
+        let abstaining = !ensemble.isStandalone && access(dataDir + "/" + Self.recoveringMarker, F_OK) == 0
+        if abstaining { logger.notice("recovering lost data: not voting until a leader has synchronized this server") }
+        try loop.submit { self.execute(self.core.start(abstaining: abstaining)) }.wait()
+        try log.start(
+            onDurable: { [weak self] _ in
+                guard let self else { return }
+                self.loop.execute { self.durable() }
             },
             onFailure: { [weak self] error in
                 guard let self else { return }
                 self.loop.execute { self.fail(because: error) }
             })
+        let coreTick = Int64(ensemble.coreTickMillis)
+        loop.scheduleRepeatedTask(initialDelay: .milliseconds(coreTick), delay: .milliseconds(coreTick)) { [weak self] _ in
+            guard let self, self.failed == nil else { return }
+            self.execute(self.core.tick())
+        }
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(tickTime)), delay: .milliseconds(Int64(tickTime))) {
             [weak self] _ in self?.expireSessions()
         }
     }
 
+    func shutdown() { network?.shutdown() }
+
+    // MARK: Carrying out the core's actions
+
+    private func execute(_ actions: [Action]) {
+        loop.preconditionInEventLoop()
+        for action in actions {
+            guard failed == nil else { return }
+            switch action {
+            case .send(let peer, let message): send(message, to: peer)
+            case .disconnect(let peer):
+                network?.disconnect(peer)
+                inboundLinks.removeValue(forKey: peer)
+                if outboundLink?.peer == peer {
+                    outboundLink = nil
+                    receiving?.sink.abandon()
+                    receiving = nil
+                }
+            case .appendLog(let proposals):
+                for p in proposals {
+                    do { try log.append(zxid: p.zxid, payload: p.payload) } catch {
+                        fail(because: error)
+                        return
+                    }
+                    unapplied.append(Unapplied(zxid: p.zxid, payload: p.payload, entry: prepared.removeValue(forKey: p.zxid)))
+                }
+            case .truncateLog(let zxid):
+                do { try log.truncate(after: zxid) } catch {
+                    fail(because: error)
+                    return
+                }
+                while unapplied.count > unappliedHead, let lastEntry = unapplied.last, lastEntry.zxid > zxid { unapplied.removeLast() }
+                logger.notice("log truncated after \(zxid) on the leader's request (TRUNC)")
+            case .installSnapshot(let from, let through): installSnapshot(from: from, through: through)
+            case .persistAcceptedEpoch(let epoch):
+                do { try epochs.storeAccepted(epoch) } catch { fail(because: error) }
+            case .persistCurrentEpoch(let epoch):
+                do { try epochs.storeCurrent(epoch) } catch { fail(because: error) }
+            case .commit(let zxid): commit(upTo: zxid)
+            case .roleChanged(let newRole): changeRole(to: newRole)
+            case .syncCompleted(let id): syncs.removeValue(forKey: id.rawValue)?()
+            case .recovered:
+                let marker = dataDir + "/" + Self.recoveringMarker
+                if unlink(marker) != 0 && errno != ENOENT {
+                    fail(because: ServerStartError(message: "cannot remove \(marker): \(String(cString: strerror(errno)))"))
+                    return
+                }
+                do { try syncDirectory(dataDir) } catch { fail(because: error) }
+                logger.notice("recovered from the leader: voting again")
+            case .violation(let problem):
+                logger.warning("peer protocol violation: \(problem)")
+            }
+        }
+        publish()
+    }
+
+    private func send(_ message: Message, to peer: ServerID) {
+        guard let network else { return }
+        switch message {
+        case .notification(let n):
+            network.sendNotification(PeerMessages.notification(n), to: peer)
+        case .followerInfo, .observerInfo:
+            if let link = network.connectToLeader(peer, first: PeerMessages.packet(message, myID: myID)) {
+                outboundLink = (peer, link.generation)
+            }
+            receiving?.sink.abandon()
+            receiving = nil
+        case .snap(let zxid):
+            precondition(zxid == lastCommitted, "SNAP at \(zxid) but the store is at \(lastCommitted)")
+            // The store as of this very commit: the copy runs here, on the only writer's thread.
+            let path = dataDir + "/snapshot.outgoing.\(peer.rawValue).\(network.nextGeneration())"
+            do {
+                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+                guard fd >= 0 else { throw ServerStartError(message: "cannot create \(path): \(String(cString: strerror(errno)))") }
+                do {
+                    try store.snapshot(toFileDescriptor: fd)
+                    close(fd)
+                } catch {
+                    close(fd)
+                    throw error
+                }
+                let source = try SnapshotFileSource(path: path, zxid: zxid)
+                network.send(.packet(PeerMessages.packet(message, myID: myID)), to: peer)
+                network.send(.snapshot(source), to: peer)
+            } catch {
+                unlink(path)
+                logger.error("cannot send a snapshot to \(peer): \(error)")
+                network.disconnect(peer)
+                execute(core.peerDisconnected(peer))
+            }
+        case .ping where outboundLink?.peer == peer:
+            // A learner's PING carries the sessions its clients used (ZooKeeper's learner ping:
+            // session id and timeout pairs), so the leader can keep them alive.
+            var data = ByteBuffer()
+            for id in touched {
+                data.writeJuteLong(id.rawValue)
+                data.writeJuteInt(sessions.session(id)?.timeout ?? 0)
+            }
+            touched.removeAll(keepingCapacity: true)
+            network.send(.packet(QuorumPacket(type: .ping, zxid: lastCommitted, data: data)), to: peer)
+        default:
+            network.send(.packet(PeerMessages.packet(message, myID: myID)), to: peer)
+        }
+    }
+
+    private func durable() {
+        let zxid = log.lastDurableZxid
+        execute(core.logDurable(upTo: zxid))
+    }
+
+    // MARK: Peer events
+
+    private func handle(_ event: PeerEvent) {
+        loop.preconditionInEventLoop()
+        guard failed == nil else { return }
+        switch event {
+        case .notification(let from, let raw):
+            do {
+                execute(core.step(.notification(try PeerMessages.notification(raw)), from: from))
+            } catch {
+                logger.info("dropped a notification from \(from): \(error)")
+            }
+        case .packet(let from, let link, let packet):
+            switch link.direction {
+            case .inbound:
+                if let current = inboundLinks[from] {
+                    if link.generation < current { return }
+                    if link.generation > current { execute(core.peerDisconnected(from)) }
+                }
+                inboundLinks[from] = link.generation
+            case .outbound:
+                guard let current = outboundLink, current.peer == from, current.generation == link.generation else { return }
+            }
+            do {
+                try receive(packet, from: from)
+            } catch {
+                logger.warning("closing the connection with \(from): \(error)")
+                network?.disconnect(from)
+                closeLink(from, link)
+            }
+        case .closed(let peer, let link):
+            closeLink(peer, link)
+        }
+    }
+
+    private func closeLink(_ peer: ServerID, _ link: PeerLinkID) {
+        switch link.direction {
+        case .inbound:
+            guard inboundLinks[peer] == link.generation else { return }
+            inboundLinks.removeValue(forKey: peer)
+        case .outbound:
+            guard let current = outboundLink, current.peer == peer, current.generation == link.generation else { return }
+            outboundLink = nil
+            receiving?.sink.abandon()
+            receiving = nil
+        }
+        execute(core.peerDisconnected(peer))
+    }
+
+    private func receive(_ packet: QuorumPacket, from peer: ServerID) throws {
+        if let r = receiving, r.leader == peer {
+            guard packet.type == .snap, let data = packet.data else {
+                throw PeerProtocolError("expected the snapshot stream after SNAP, got \(packet.type)")
+            }
+            if data.readableBytes == 0 {
+                try r.sink.finish()
+                logger.notice("received a snapshot at \(r.zxid) from \(peer) (\(r.sink.bytes) bytes)")
+                execute(core.step(.snap(r.zxid), from: peer))
+                // installSnapshot moved the file in; a leftover (the core refused it) goes.
+                unlink(r.sink.path)
+                receiving = nil
+            } else {
+                try r.sink.append(try SnapshotStream.decodeChunk(data))
+            }
+            return
+        }
+        switch packet.type {
+        case .snap where outboundLink?.peer == peer && packet.data == nil:
+            let sink = try SnapshotFileSink(path: dataDir + "/snapshot.incoming", zxid: packet.zxid)
+            receiving = (peer, packet.zxid, sink)
+            return
+        case .ping:
+            if outboundLink?.peer != peer, var data = packet.data {
+                // A learner's sessions: keep them alive.
+                let now = monotonicMillis()
+                while let id = data.readInteger(as: Int64.self), data.readInteger(as: Int32.self) != nil {
+                    _ = sessions.touch(SessionID(id), now: now)
+                }
+            }
+        case .revalidate:
+            guard case .leading = role, var data = packet.data, let id = data.readInteger(as: Int64.self) else { return }
+            owners[SessionID(id)] = peer
+            _ = sessions.touch(SessionID(id), now: monotonicMillis())
+            return
+        case .request:
+            guard let data = packet.data else { throw PeerProtocolError("REQUEST without data") }
+            let forwarded = try ForwardedWrite(decoding: Array(data.readableBytesView), maxLength: max(maxBuffer * 2, 1 << 20))
+            guard case .leading = role else { return }  // the learner's client sees its connection close
+            leaderPropose(forwarded.request, context: forwarded.context, origin: ServerID(forwarded.origin), completion: nil)
+            return
+        default:
+            break
+        }
+        execute(core.step(try PeerMessages.message(packet), from: peer))
+    }
+
     // MARK: Writes
+
+    /// Txns prepped here, by zxid, until their appendLog: saves decoding them again.
+    private var prepared: [Zxid: TxnEntry] = [:]
 
     /// Submits a write; `completion` runs on the replica's loop once it is applied.
     public func submit(
@@ -171,13 +529,47 @@ public final class Replica: @unchecked Sendable {
             completion?(.failed(failed))
             return
         }
-        guard let zxid = lastProposed.next else {
-            // Counter exhausted: a new epoch is needed (replication's leader election does it).
-            completion?(.failed(.systemError))
+        switch role {
+        case .leading:
+            leaderPropose(request, context: context, origin: myID, completion: completion)
+        case .following, .observing:
+            let payload = ForwardedWrite(origin: myID.rawValue, context: context, request: request).encode()
+            let actions = core.forward(payload)
+            guard !actions.isEmpty else {
+                completion?(.failed(.connectionLoss))
+                return
+            }
+            if let completion { waiting[WaitKey(session: context.session, cxid: context.cxid), default: []].append(completion) }
+            if case .closeSession = request { sessions.markClosing(context.session) }
+            execute(actions)
+        case .looking:
+            completion?(.failed(.connectionLoss))
+        }
+    }
+
+    private func leaderPropose(
+        _ request: WriteRequest, context: RequestContext, origin: ServerID, completion: (@Sendable (WriteOutcome) -> Void)?
+    ) {
+        if lastCommitted < leaderBase || !held.isEmpty {
+            held.append((request, context, origin, completion))
+            return
+        }
+        guard core.outstandingProposals < ensemble.zab.maxOutstandingProposals else {
+            completion?(.failed(.connectionLoss))
+            return
+        }
+        guard let zxid = core.nextZxid else {
+            // The epoch's counter is used up: the core steps down to start a new epoch.
+            do {
+                _ = try core.propose([])
+            } catch {
+                if case .zxidCounterExhausted(let actions) = error { execute(actions) }
+            }
+            completion?(.failed(.connectionLoss))
             return
         }
         let time = wallClock()
-        let txn: Txn
+        var txn: Txn
         do {
             txn = try store.read { view in
                 prep.prepare(request, context: context, zxid: zxid.rawValue, time: time, tree: ViewTree(view: view))
@@ -187,28 +579,45 @@ public final class Replica: @unchecked Sendable {
             completion?(.failed(.systemError))
             return
         }
+        switch request {
+        case .createSession:
+            owners[context.session] = origin
+        default:
+            // ZooKeeper's PrepRequestProcessor.checkSession: a session now owned by another server.
+            if let owner = owners[context.session], owner != origin { txn = .error(.sessionMoved) }
+        }
         let entry = TxnEntry(
             header: TxnHeader(clientID: context.session, cxid: context.cxid, zxid: zxid, time: time, type: txn.opCode),
             txn: txn)
         var buffer = ByteBuffer()
         TxnCodec.write(entry, to: &buffer)
+        let actions: [Action]
         do {
-            try log.append(zxid: zxid, payload: Array(buffer.readableBytesView))
+            let (assigned, proposed) = try core.propose(Array(buffer.readableBytesView))
+            precondition(assigned == zxid, "the core assigned \(assigned), prep used \(zxid)")
+            actions = proposed
         } catch {
-            fail(because: error)
-            completion?(.failed(.systemError))
-            return
+            preconditionFailure("propose refused after its checks passed: \(error)")
         }
+        if let completion { waiting[WaitKey(session: context.session, cxid: context.cxid), default: []].append(completion) }
         if case .closeSession = txn { sessions.markClosing(context.session) }
-        lastProposed = zxid
-        pending.append(Proposal(entry: entry, completion: completion))
+        prepared[zxid] = entry
+        execute(actions)
     }
 
-    /// A request that must not be answered before every write submitted before it is applied
-    /// (sync, and reads queued behind writes on other paths).
+    /// A request that must not be answered before this server has applied every write the
+    /// leader had when it saw it (`sync`: ZooKeeper's guarantee that a read after sync sees
+    /// every write completed before the sync was issued).
     public func barrier(_ done: @escaping @Sendable () -> Void) {
         loop.execute {
-            if self.lastProposed == self.lastCommitted { done() } else { self.barriers.append((self.lastProposed, done)) }
+            let id = self.nextSyncID
+            self.nextSyncID += 1
+            guard let actions = self.core.requestSync(SyncID(id)) else {
+                done()
+                return
+            }
+            self.syncs[id] = done
+            self.execute(actions)
         }
     }
 
@@ -216,25 +625,85 @@ public final class Replica: @unchecked Sendable {
         guard failed == nil else { return }
         failed = .systemError
         // The log or store can no longer be trusted: refuse further writes, answer what is
-        // pending with an error. Operators see the cause in the server log.
-        logger.critical("replica stopped accepting writes", metadata: ["error": "\(error)"])
-        let waiting = pending[pendingHead...]
-        pending.removeAll()
-        pendingHead = 0
-        for p in waiting { p.completion?(.failed(.systemError)) }
+        // pending with an error, leave the ensemble. Operators see the cause in the server log.
+        logger.critical("replica stopped", metadata: ["error": "\(error)"])
+        network?.shutdown()
+        failWaiting(.systemError)
+        if publishedServing.exchange(false, ordering: .acquiringAndReleasing) { onServingChanged(false) }
     }
 
-    private func commit(upTo durable: Zxid) {
+    private func failWaiting(_ code: KeeperErrorCode) {
+        let pending = waiting
+        waiting.removeAll()
+        for list in pending.values { for c in list { c(.failed(code)) } }
+        let heldWrites = held
+        held.removeAll()
+        for h in heldWrites { h.3?(.failed(code)) }
+        let pendingSyncs = syncs
+        syncs.removeAll()
+        for s in pendingSyncs.values { s() }
+    }
+
+    private func changeRole(to newRole: Role) {
+        let wasServing = role != .looking
+        role = newRole
+        let serving = newRole != .looking
+        switch newRole {
+        case .leading:
+            prep = Prep(options: prepOptions)
+            prepared.removeAll()
+            leaderBase = core.history.last
+            owners.removeAll()
+            // Every session gets a full timeout from now (ZooKeeper's new leader does the same:
+            // its learners' clients may have been cut off during the election).
+            let now = monotonicMillis()
+            for id in Array(sessions.sessions.keys) { _ = sessions.touch(id, now: now) }
+            logger.notice("leading", metadata: ["epoch": "\(core.currentEpoch)", "zxid": "\(core.history.last)"])
+        case .following(let leader, _), .observing(let leader, _):
+            logger.notice("\(newRole == .looking ? "" : "following") \(leader)")
+        case .looking:
+            logger.notice("looking for a leader")
+        }
+        if wasServing && !serving { failWaiting(.connectionLoss) }
+        if wasServing != serving {
+            publishedServing.store(serving, ordering: .releasing)
+            onServingChanged(serving)
+        }
+    }
+
+    private func commit(upTo zxid: Zxid) {
         loop.preconditionInEventLoop()
-        guard failed == nil else { return }
-        var end = pendingHead
-        while end < pending.count && pending[end].entry.zxid <= durable { end += 1 }
-        guard end > pendingHead else { return }
-        let batch = pending[pendingHead..<end]
+        var batch: [TxnEntry] = []
+        while unappliedHead < unapplied.count && unapplied[unappliedHead].zxid <= zxid {
+            let u = unapplied[unappliedHead]
+            if let entry = u.entry {
+                batch.append(entry)
+            } else {
+                var buffer = ByteBuffer()
+                buffer.writeBytes(u.payload)
+                do {
+                    let (entry, _) = try TxnCodec.decode(buffer, maxLength: Int.max / 2)
+                    precondition(entry.zxid == u.zxid, "log record \(u.zxid) holds txn \(entry.zxid)")
+                    batch.append(entry)
+                } catch {
+                    fail(because: error)
+                    return
+                }
+            }
+            unappliedHead += 1
+        }
+        if unappliedHead == unapplied.count {
+            unapplied.removeAll(keepingCapacity: true)
+            unappliedHead = 0
+        } else if unappliedHead > 4096 {
+            unapplied.removeFirst(unappliedHead)
+            unappliedHead = 0
+        }
+        guard !batch.isEmpty else { return }
         let results: [TxnResult]
         do {
             (results, _) = try watches.commitAndTrigger({
-                let results = try store.write { writer in try batch.map { try writer.apply($0.entry) } }
+                let results = try store.write { writer in try batch.map { try writer.apply($0) } }
                 var changes: [(change: TreeChange, zxid: Int64)] = []
                 for r in results { Self.collect(r, into: &changes) }
                 return (results, changes)
@@ -242,11 +711,6 @@ public final class Replica: @unchecked Sendable {
         } catch {
             fail(because: error)
             return
-        }
-        pendingHead = end
-        if pendingHead == pending.count {
-            pending.removeAll(keepingCapacity: true)
-            pendingHead = 0
         }
         lastCommitted = results.last?.zxid ?? lastCommitted
         publishedCommitted.store(lastCommitted.rawValue, ordering: .releasing)
@@ -262,21 +726,113 @@ public final class Replica: @unchecked Sendable {
             }
         }
         let now = monotonicMillis()
-        for (proposal, result) in zip(batch, results) {
-            switch proposal.entry.txn {
+        for (entry, result) in zip(batch, results) {
+            let session = entry.header.clientID
+            switch entry.txn {
             case .createSession(let t):
-                sessions.add(proposal.entry.header.clientID, timeout: t.timeOut, now: now)
+                sessions.add(session, timeout: t.timeOut, now: now)
             case .closeSession:
-                sessions.remove(proposal.entry.header.clientID)
-                onSessionClosed(proposal.entry.header.clientID)
+                sessions.remove(session)
+                owners.removeValue(forKey: session)
+                onSessionClosed(session)
             default:
                 break
             }
-            proposal.completion?(.applied(proposal.entry, result))
+            let key = WaitKey(session: session, cxid: entry.header.cxid)
+            if var list = waiting[key], !list.isEmpty {
+                let completion = list.removeFirst()
+                if list.isEmpty { waiting.removeValue(forKey: key) } else { waiting[key] = list }
+                completion(.applied(entry, result))
+            }
         }
-        while let first = barriers.first, first.after <= lastCommitted {
-            barriers.removeFirst()
-            first.done()
+        if !held.isEmpty && lastCommitted >= leaderBase, case .leading = role {
+            let writes = held
+            held.removeAll()
+            for (request, context, origin, completion) in writes {
+                leaderPropose(request, context: context, origin: origin, completion: completion)
+            }
+        }
+    }
+
+    /// Replaces the store with the snapshot received after SNAP, and empties the log: every
+    /// txn after the snapshot comes from the leader next (ZooKeeper's Learner.syncWithLeader).
+    /// Crash-safe order: the log is emptied first (the old store alone is still a committed
+    /// prefix), then the new store is moved in with renames that `KeeperServer.openStore`
+    /// finishes if a crash cuts them short.
+    private func installSnapshot(from leader: ServerID, through zxid: Zxid) {
+        guard let r = receiving, r.zxid == zxid else {
+            fail(because: ServerStartError(message: "installSnapshot at \(zxid) without a received snapshot"))
+            return
+        }
+        do {
+            try log.reset()
+            unapplied.removeAll()
+            unappliedHead = 0
+            prepared.removeAll()
+            let directory = dataDir + "/store"
+            let incoming = directory + ".incoming"
+            try removeDirectory(incoming)
+            guard mkdir(incoming, 0o750) == 0 else {
+                throw ServerStartError(message: "cannot create \(incoming): \(String(cString: strerror(errno)))")
+            }
+            guard rename(r.sink.path, incoming + "/" + KeeperStore.dataFileName) == 0 else {
+                throw ServerStartError(message: "cannot move the snapshot into \(incoming): \(String(cString: strerror(errno)))")
+            }
+            try syncDirectory(incoming)
+            try Self.swapInIncomingStore(dataDir: dataDir)
+            let fresh = try KeeperStore(directory: directory, configuration: storeConfiguration)
+            let applied = try fresh.lastAppliedZxid()
+            guard applied == zxid else {
+                throw ServerStartError(message: "the snapshot from \(leader) is at zxid \(applied), SNAP announced \(zxid)")
+            }
+            storeSlot.replace(with: fresh)
+            lastCommitted = zxid
+            publishedCommitted.store(zxid.rawValue, ordering: .releasing)
+            prep = Prep(options: prepOptions)
+            reloadSessions()
+            try removeDirectory(directory + ".old")
+        } catch {
+            fail(because: error)
+        }
+    }
+
+    /// The file in the data directory that says this server lost its data and must not vote
+    /// before a leader synchronized it (see `ZabCore.abstaining`).
+    static let recoveringMarker = "recovering"
+
+    static func markRecovering(dataDir: String) throws {
+        let path = dataDir + "/" + recoveringMarker
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw ServerStartError(message: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        let synced = fsync(fd)
+        close(fd)
+        guard synced == 0 else { throw ServerStartError(message: "cannot fsync \(path): \(String(cString: strerror(errno)))") }
+        try syncDirectory(dataDir)
+    }
+
+    /// Moves `store.incoming` (a complete, synced snapshot) into place as `store`; the old
+    /// store goes to `store.old`. Idempotent, so startup can finish an interrupted swap.
+    static func swapInIncomingStore(dataDir: String) throws {
+        let directory = dataDir + "/store"
+        let incoming = directory + ".incoming"
+        let old = directory + ".old"
+        try removeDirectory(old)
+        if rename(directory, old) != 0 && errno != ENOENT {
+            throw ServerStartError(message: "cannot move \(directory) aside: \(String(cString: strerror(errno)))")
+        }
+        guard rename(incoming, directory) == 0 else {
+            throw ServerStartError(message: "cannot move \(incoming) to \(directory): \(String(cString: strerror(errno)))")
+        }
+        try syncDirectory(dataDir)
+    }
+
+    private func reloadSessions() {
+        sessions = SessionTracker(tickTime: tickTime, serverID: Int(myID.rawValue), wallClockMillis: wallClock())
+        let now = monotonicMillis()
+        do {
+            for s in try store.read({ try $0.sessions() }) { sessions.add(s.sessionID, timeout: s.timeout, now: now) }
+        } catch {
+            fail(because: error)
         }
     }
 
@@ -294,8 +850,8 @@ public final class Replica: @unchecked Sendable {
 
     // MARK: Sessions
 
-    /// Creates a session: a createSession txn through the write path (it consumes a zxid and
-    /// survives restarts), answered once applied.
+    /// Creates a session: a createSession txn through the write path (it consumes a zxid, is
+    /// known to every server of the ensemble, and survives restarts), answered once applied.
     public func createSession(timeout: Int32, completion: @escaping @Sendable (SessionID?) -> Void) {
         loop.execute {
             let id = self.sessions.allocateID()
@@ -303,21 +859,35 @@ public final class Replica: @unchecked Sendable {
                 .createSession(timeout: timeout), context: RequestContext(session: id, cxid: 0, authIds: [])
             ) { outcome in
                 switch outcome {
-                case .applied: completion(id)
-                case .failed: completion(nil)
+                case .applied(_, let result) where result.error == .ok: completion(id)
+                case .applied, .failed: completion(nil)
                 }
             }
         }
     }
 
-    /// Revalidates a reconnecting session: its timeout if it is alive, nil if it expired.
+    /// Revalidates a reconnecting session: its timeout if it is alive, nil if it expired. The
+    /// session now belongs to this server; the leader learns it (REVALIDATE), so a write
+    /// still arriving through the server it left gets SessionMoved.
     public func revalidate(_ id: SessionID, completion: @escaping @Sendable (Int32?) -> Void) {
         loop.execute {
-            guard let s = self.sessions.session(id), !s.isClosing else {
+            guard self.role != .looking, let s = self.sessions.session(id), !s.isClosing else {
                 completion(nil)
                 return
             }
-            self.sessions.touch(id, now: self.monotonicMillis())
+            _ = self.sessions.touch(id, now: self.monotonicMillis())
+            switch self.role {
+            case .leading:
+                self.owners[id] = self.myID
+            case .following(let leader, _), .observing(let leader, _):
+                self.touched.insert(id)
+                var data = ByteBuffer()
+                data.writeJuteLong(id.rawValue)
+                data.writeJuteInt(s.timeout)
+                self.network?.send(.packet(QuorumPacket(type: .revalidate, zxid: .zero, data: data)), to: leader)
+            case .looking:
+                break
+            }
             completion(s.timeout)
         }
     }
@@ -326,7 +896,10 @@ public final class Replica: @unchecked Sendable {
     public func touch(_ ids: [SessionID]) {
         loop.execute {
             let now = self.monotonicMillis()
-            for id in ids { self.sessions.touch(id, now: now) }
+            for id in ids {
+                _ = self.sessions.touch(id, now: now)
+                if case .leading = self.role {} else { self.touched.insert(id) }
+            }
         }
     }
 
@@ -334,9 +907,14 @@ public final class Replica: @unchecked Sendable {
         loop.preconditionInEventLoop()
         let wallOffset = wallClock() - monotonicMillis()
         let snapshot = sessions.sessions.values.map { (session: $0.id, expiresAtMillis: $0.expiresAt + wallOffset) }
-        published.withLock { $0 = (snapshot, pending.count - pendingHead) }
+        published.withLock {
+            $0.sessions = snapshot
+            $0.inFlight = core.outstandingProposals
+        }
+        // Only the leader expires sessions; learners keep theirs alive through PINGs.
+        guard case .leading = role, lastCommitted >= leaderBase else { return }
         for id in sessions.expire(now: monotonicMillis()) {
-            propose(.closeSession, context: RequestContext(session: id, cxid: 0, authIds: []), completion: nil)
+            leaderPropose(.closeSession, context: RequestContext(session: id, cxid: 0, authIds: []), origin: owners[id] ?? myID, completion: nil)
         }
     }
 
@@ -347,15 +925,28 @@ public final class Replica: @unchecked Sendable {
         }
     }
 
+    private func publish() {
+        let role = self.role
+        let learners = core.learnerStatus
+        let round = core.electionRound
+        published.withLock {
+            $0.role = role
+            $0.learners = learners
+            $0.electionRound = round
+        }
+    }
+
     /// The zxid of the newest applied txn (replies report it in their ReplyHeader), published
     /// after each store commit so the event loops need no LMDB transaction to learn it.
     public var committedZxid: Zxid { Zxid(publishedCommitted.load(ordering: .acquiring)) }
 
-    /// Sessions with their expiry (wall-clock ms) and the proposals in flight, as of the last tick:
-    /// what the four-letter words report without waiting for the replica thread.
-    public var lastPublished: (sessions: [(session: SessionID, expiresAtMillis: Int64)], inFlight: Int) {
-        published.withLock { $0 }
-    }
+    /// Whether this server serves clients now (it leads, follows or observes an established
+    /// leader); a server looking for a leader refuses them, as ZooKeeper's does.
+    public var isServing: Bool { publishedServing.load(ordering: .acquiring) }
+
+    /// Sessions with their expiry (wall-clock ms), proposals in flight, role and learners, as of
+    /// the last tick: what the four-letter words report without waiting for the replica thread.
+    var lastPublished: Published { published.withLock { $0 } }
 }
 
 /// The committed tree for prep, read through one store view.

@@ -8,12 +8,12 @@ import NIOCore
 enum ContainerReaper {
     static let serverContext = RequestContext(session: SessionID(0), cxid: 0, authIds: [Id(scheme: "super", id: "")])
 
-    static func start(on loop: any EventLoop, replica: Replica, store: KeeperStore, interval: Int64) {
+    static func start(on loop: any EventLoop, replica: Replica, store: StoreSlot, interval: Int64) {
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(interval), delay: .milliseconds(interval)) { _ in
             let now = Clock.wallMillis()
             let candidates: [String]
             do {
-                candidates = try store.read { view in
+                candidates = try store.store.read { view in
                     var paths: [String] = []
                     for c in try view.containers() where c.numChildren == 0 && c.cversion > 0 { paths.append(c.path) }
                     for t in try view.ttlNodes() {

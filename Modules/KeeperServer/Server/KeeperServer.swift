@@ -1,3 +1,4 @@
+import KeeperLMDB
 import KeeperLog
 import KeeperModel
 import KeeperStore
@@ -18,8 +19,9 @@ public final class KeeperServer: Sendable {
     let logger: Logger
     let clientGroup: MultiThreadedEventLoopGroup
     let replicaGroup: MultiThreadedEventLoopGroup
-    let store: KeeperStore
+    let store: StoreSlot
     let log: KeeperLogAdapter
+    let replica: Replica
     let context: ServerContext
     let clientChannel: any Channel
     let admin: AdminServer?
@@ -35,15 +37,34 @@ public final class KeeperServer: Sendable {
         try Self.makeDirectory(config.dataDir)
         try Self.makeDirectory(config.effectiveDataLogDir)
         let databaseID = try DatabaseIdentity.load(orCreateIn: config.dataDir)
-        store = try Self.openStore(config, logger: logger)
-        log = try KeeperLogAdapter(
-            configuration: LogConfiguration(
-                directory: config.effectiveDataLogDir + "/log", databaseID: databaseID,
-                preallocationSize: max(4096, config.preAllocSizeKB * 1024), segmentMaxRecords: config.snapCount,
-                maxPayloadBytes: max(config.juteMaxBuffer * 2, 1 << 20)))
+        let storeConfiguration = StoreConfiguration(durability: .checkpointed, maxDataLength: config.juteMaxBuffer)
+        let logConfiguration = LogConfiguration(
+            directory: config.effectiveDataLogDir + "/log", databaseID: databaseID,
+            preallocationSize: max(4096, config.preAllocSizeKB * 1024), segmentMaxRecords: config.snapCount,
+            maxPayloadBytes: max(config.juteMaxBuffer * 2, 1 << 20))
+        var opened: (StoreSlot, KeeperLogAdapter)
+        do {
+            opened = (
+                StoreSlot(try Self.openStore(config, configuration: storeConfiguration, logger: logger)),
+                try KeeperLogAdapter(configuration: logConfiguration)
+            )
+        } catch where config.servers.count > 1 && Self.isDamage(error) {
+            // Never serve damaged data, and never let it spread: move it aside and rejoin
+            // empty; the server abstains from elections until a leader has synchronized it.
+            let aside = try Self.moveDamagedData(config, logger: logger, because: error)
+            logger.error(
+                "damaged data moved aside; rejoining the ensemble empty to recover from the other servers",
+                metadata: ["error": "\(error)", "movedTo": "\(aside)"])
+            opened = (
+                StoreSlot(try Self.openStore(config, configuration: storeConfiguration, logger: logger)),
+                try KeeperLogAdapter(configuration: logConfiguration)
+            )
+        }
+        (store, log) = opened
         if !config.forceSync {
             logger.warning("forceSync=no is not supported: every write is still fdatasynced before it is acknowledged")
         }
+        let ensemble = try Ensemble(config: config)
         clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         replicaGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let watches = WatchManager()
@@ -53,7 +74,8 @@ public final class KeeperServer: Sendable {
         prepOptions.extendedTypesEnabled = config.extendedTypesEnabled
         prepOptions.maxDataLength = config.juteMaxBuffer
         let replica = try Replica(
-            loop: replicaGroup.next(), store: store, log: log, watches: watches,
+            loop: replicaGroup.next(), store: store, storeConfiguration: storeConfiguration, dataDir: config.dataDir, log: log,
+            watches: watches, ensemble: ensemble,
             options: {
                 var o = Replica.Options(
                     tickTime: config.tickTime, serverID: config.myid ?? 0, prep: prepOptions, maxBuffer: config.juteMaxBuffer)
@@ -64,19 +86,25 @@ public final class KeeperServer: Sendable {
             deliver: { deliveries in
                 for entry in registry.post(deliveries) { entry.wake() }
             },
-            onSessionClosed: { session in registry.connection(for: session)?.close() })
-        var reportBuilder: (@Sendable () -> ServerReport)?
+            onSessionClosed: { session in registry.connection(for: session)?.close() },
+            onServingChanged: { serving in
+                // Clients of a server that lost its quorum reconnect elsewhere (ZooKeeper closes
+                // them too); their sessions live on in the ensemble.
+                if !serving { for entry in registry.all() { entry.close() } }
+            })
+        self.replica = replica
         let configCopy = config
         let storeRef = store
-        reportBuilder = {
-            ReportBuilder.build(config: configCopy, store: storeRef, replica: replica, watches: watches, registry: registry, stats: stats)
+        let reportBuilder: @Sendable () -> ServerReport = {
+            ReportBuilder.build(
+                config: configCopy, store: storeRef.store, replica: replica, watches: watches, registry: registry, stats: stats)
         }
         let ctx = ServerContext(
             config: config, replica: replica, store: store, watches: watches, registry: registry, stats: stats,
-            logger: logger, mode: "standalone", monotonicMillis: Clock.monotonicMillis, wallClock: Clock.wallMillis,
-            report: reportBuilder!)
+            logger: logger, mode: ensemble.isStandalone ? "standalone" : "ensemble", monotonicMillis: Clock.monotonicMillis,
+            wallClock: Clock.wallMillis, report: reportBuilder)
         context = ctx
-        try replica.start(tickTime: config.tickTime)
+        try replica.start(tickTime: config.tickTime, group: clientGroup)
         ContainerReaper.start(on: replicaGroup.next(), replica: replica, store: store, interval: config.containerCheckInterval)
 
         let maxFrame = config.juteMaxBuffer
@@ -110,17 +138,24 @@ public final class KeeperServer: Sendable {
     public func shutdown() throws {
         do { try clientChannel.close().wait() } catch ChannelError.alreadyClosed {}
         try admin?.close()
+        replica.shutdown()
         try clientGroup.syncShutdownGracefully()
         try replicaGroup.syncShutdownGracefully()
         try log.close()
-        try store.sync()
+        try store.store.sync()
     }
 
     /// Opens the store; one that an OS crash may have torn (writes after its last checkpoint
     /// were in flight) is moved aside and rebuilt from the log, never served.
-    static func openStore(_ config: ServerConfig, logger: Logger) throws -> KeeperStore {
+    static func openStore(_ config: ServerConfig, configuration: StoreConfiguration, logger: Logger) throws -> KeeperStore {
         let directory = config.dataDir + "/store"
-        let configuration = StoreConfiguration(durability: .checkpointed, maxDataLength: config.juteMaxBuffer)
+        // A SNAP install cut short by a crash: `store.incoming` is complete (it is renamed into
+        // place only after its data is synced), so finish moving it in.
+        if access(directory + ".incoming/" + KeeperStore.dataFileName, F_OK) == 0 {
+            logger.notice("finishing the installation of a snapshot received from the leader")
+            try Replica.swapInIncomingStore(dataDir: config.dataDir)
+        }
+        try removeDirectory(directory + ".old")
         do {
             return try KeeperStore(directory: directory, configuration: configuration)
         } catch StoreError.unsyncedAtSystemCrash {
@@ -131,6 +166,32 @@ public final class KeeperServer: Sendable {
             logger.warning("the store was not checkpointed before an OS crash; rebuilding it from the log", metadata: ["moved": "\(aside)"])
             return try KeeperStore(directory: directory, configuration: configuration)
         }
+    }
+
+    /// Errors that mean the bytes on disk are damaged (as opposed to a missing permission or
+    /// a full disk): a log record that fails its checksum before the tail, an LMDB file that
+    /// is corrupted or not LMDB at all.
+    static func isDamage(_ error: any Error) -> Bool {
+        if let e = error as? KeeperLogError, case .corruption = e { return true }
+        if let e = error as? StoreError, case .damaged = e { return true }
+        if let e = error as? LMDBError { return e.isCorrupted || e.isInvalidFile }
+        return false
+    }
+
+    /// Moves the store and the log into `dataDir/damaged-<time>/` (kept for the operator) and
+    /// marks the data directory as recovering (`Replica.recoveringMarker`).
+    static func moveDamagedData(_ config: ServerConfig, logger: Logger, because error: any Error) throws -> String {
+        let aside = config.dataDir + "/damaged-\(Clock.wallMillis())"
+        try makeDirectory(aside)
+        for (path, name) in [(config.dataDir + "/store", "store"), (config.effectiveDataLogDir + "/log", "log")] {
+            if rename(path, aside + "/" + name) != 0 && errno != ENOENT {
+                throw ServerStartError(message: "cannot move damaged \(path) aside: \(String(cString: strerror(errno)))")
+            }
+        }
+        try Replica.markRecovering(dataDir: config.dataDir)
+        try syncDirectory(config.dataDir)
+        if config.effectiveDataLogDir != config.dataDir { try syncDirectory(config.effectiveDataLogDir) }
+        return aside
     }
 
     static func makeDirectory(_ path: String) throws {

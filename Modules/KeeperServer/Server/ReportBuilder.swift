@@ -46,14 +46,46 @@ enum ReportBuilder {
         for e in registry.all() { sessionOfWatcher[e.id] = SessionID(e.session.load(ordering: .relaxed)) }
         let dataSize = directorySize(config.dataDir + "/store")
         let logSize = directorySize(config.effectiveDataLogDir + "/log")
-        return ServerReport(
-            version: version, mode: "standalone", stats: stats.snapshot(), connections: connections,
+        let mode: String
+        var extra: [(String, String)] = []
+        switch published.role {
+        case .leading:
+            mode = replica.ensemble.isStandalone ? "standalone" : "leader"
+            if !replica.ensemble.isStandalone {
+                let voters = published.learners.filter { !$0.observer }
+                extra = [
+                    ("zk_learners", String(published.learners.count)),
+                    ("zk_followers", String(voters.count)),
+                    ("zk_synced_followers", String(voters.filter(\.synced).count)),
+                    ("zk_synced_non_voting_followers", String(published.learners.filter { $0.observer && $0.synced }.count)),
+                    ("zk_synced_observers", String(published.learners.filter { $0.observer && $0.synced }.count)),
+                    ("zk_pending_syncs", "0"),
+                ]
+            }
+        case .following: mode = "follower"
+        case .observing: mode = "observer"
+        case .looking: mode = "looking"
+        }
+        if !replica.ensemble.isStandalone {
+            let state: String =
+                switch published.role {
+                case .leading: "leading - broadcast"
+                case .following: "following - broadcast"
+                case .observing: "observing - broadcast"
+                case .looking: "looking"
+                }
+            extra.append(("zk_peer_state", state))
+        }
+        var report = ServerReport(
+            version: version, mode: mode, stats: stats.snapshot(), connections: connections,
             outstanding: published.inFlight, zxid: zxid, nodeCount: nodeCount, ephemeralsBySession: ephemerals,
             sessionExpiry: sessionIDs.map { id in (id, expiry[id] ?? 0) },
             watches: watches.summary(), watchesByPath: watches.byPath(), watchesByConnection: watches.byWatcher(),
             sessionOfWatcher: sessionOfWatcher, config: config, dataDirSize: dataSize, dataLogDirSize: logSize,
             approximateDataSize: dataSize, openFileDescriptors: openFileDescriptors(),
             maxFileDescriptors: maxFileDescriptors(), environment: environment(config))
+        report.extra += extra
+        return report
     }
 
     static func directorySize(_ path: String) -> Int64 {
