@@ -255,7 +255,19 @@ public final class Replica: @unchecked Sendable {
             entries.append(Proposal(zxid: zxid, payload: payload))
         }
         unapplied = entries.map { Unapplied(zxid: $0.zxid, payload: $0.payload, entry: nil) }
-        let (accepted, current) = try epochs.load()
+        var (accepted, current) = try epochs.load()
+        // A data directory made by a restore or an import (or by a version before epoch files)
+        // holds txns of epochs it has no record of accepting: record them, so the next epoch
+        // this server takes part in is above every zxid it holds.
+        if current < last.epoch {
+            logger.notice("recording epoch \(last.epoch) of the data's newest zxid \(last) in the epoch files")
+            if accepted < last.epoch {
+                accepted = last.epoch
+                try epochs.storeAccepted(accepted)
+            }
+            current = last.epoch
+            try epochs.storeCurrent(current)
+        }
         core = ZabCore(
             config: ensemble.zab,
             durable: ZabDurableState(
