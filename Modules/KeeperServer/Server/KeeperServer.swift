@@ -19,7 +19,9 @@ public final class KeeperServer: Sendable {
     let logger: Logger
     let clientGroup: MultiThreadedEventLoopGroup
     let replicaGroup: MultiThreadedEventLoopGroup
-    let store: StoreSlot
+    let storeSlot: StoreSlot
+    /// The store served now (a learner's SNAP replaces it).
+    var store: KeeperStore { storeSlot.store }
     let log: KeeperLogAdapter
     let replica: Replica
     let context: ServerContext
@@ -60,7 +62,8 @@ public final class KeeperServer: Sendable {
                 try KeeperLogAdapter(configuration: logConfiguration)
             )
         }
-        (store, log) = opened
+        (storeSlot, log) = opened
+        let store = storeSlot
         if !config.forceSync {
             logger.warning("forceSync=no is not supported: every write is still fdatasynced before it is acknowledged")
         }
@@ -142,7 +145,7 @@ public final class KeeperServer: Sendable {
         try clientGroup.syncShutdownGracefully()
         try replicaGroup.syncShutdownGracefully()
         try log.close()
-        try store.store.sync()
+        try storeSlot.store.sync()
     }
 
     /// Opens the store; one that an OS crash may have torn (writes after its last checkpoint

@@ -57,7 +57,7 @@ enum ReportBuilder {
                     ("zk_learners", String(published.learners.count)),
                     ("zk_followers", String(voters.count)),
                     ("zk_synced_followers", String(voters.filter(\.synced).count)),
-                    ("zk_synced_non_voting_followers", String(published.learners.filter { $0.observer && $0.synced }.count)),
+                    ("zk_synced_non_voting_followers", "0"),
                     ("zk_synced_observers", String(published.learners.filter { $0.observer && $0.synced }.count)),
                     ("zk_pending_syncs", "0"),
                 ]
