@@ -36,6 +36,16 @@ The checks:
    acknowledged create exists with its data and czxid; a failed create does not exist.
 
 Everything here is plain Python on recorded data: the unit tests feed it hand-made histories.
+
+One tolerance exists, off by default: ``tolerate_deposed_leader_sync``. Apache ZooKeeper 3.8
+breaks check 4 when its leader is paused (SIGSTOP, a long GC) while the others elect a new one:
+on resuming, the deposed leader still believes it leads until its own timeouts fire, and answers
+sync + getData from its stale state (the ZooKeeper paper, section 4.4, leans on timeouts here
+instead of confirming leadership before answering a sync). With the tolerance on, a sync
+violation whose read carries a zxid of an OLDER epoch than the write it missed (the signature of
+a server still in the deposed leader's epoch) is listed under ``tolerated`` instead of failing;
+a stale sync read within the same epoch is still a violation. The suite turns it on only for
+ZooKeeper; SwiftKeeper is held to the guarantee.
 """
 
 import bisect
@@ -104,6 +114,7 @@ class RegisterState:
 class Report:
     def __init__(self):
         self.violations = {}  # check -> [messages]
+        self.tolerated = []   # known deviations the caller chose to accept (see the module doc)
         self.stats = {}
 
     def add(self, check, message):
@@ -122,6 +133,10 @@ class Report:
         lines = [f"history: {', '.join(f'{k}={v}' for k, v in sorted(self.stats.items()))}"]
         if self.ok:
             lines.append("no violations")
+        if self.tolerated:
+            lines.append(f"tolerated: {len(self.tolerated)} stale sync read(s) from a deposed "
+                         "leader (a known ZooKeeper limitation)")
+            lines += [f"  - {m}" for m in self.tolerated[:MAX_REPORTED]]
         for check, messages in sorted(self.violations.items()):
             lines.append(f"{check}: {len(messages)} violation(s)")
             lines += [f"  - {m}" for m in messages[:MAX_REPORTED]]
@@ -130,13 +145,13 @@ class Report:
         return "\n".join(lines)
 
 
-def check(ops, initial, final, final_creates=None):
+def check(ops, initial, final, final_creates=None, tolerate_deposed_leader_sync=False):
     """Check a history.
 
     ops: the Op list (any order). initial: key -> RegisterState before any op. final: key ->
     RegisterState read after the run (every op finished, through a synced server).
     final_creates: path -> (data, czxid) of the create paths that exist after the run (None to
-    skip the create checks).
+    skip the create checks). tolerate_deposed_leader_sync: see the module doc.
     """
     report = Report()
     registers = [o for o in ops if o.kind in ("write", "cas", "read")]
@@ -166,7 +181,7 @@ def check(ops, initial, final, final_creates=None):
         _search(key, key_ops, initial[key], final[key], report)
     _check_reads(registers, initial, known, report)
     _check_sessions(ops, known, report)
-    _check_sync(registers, report)
+    _check_sync(registers, report, tolerate_deposed_leader_sync)
     _check_order(ops, report)
     if final_creates is not None:
         _check_creates(creates, final_creates, report)
@@ -495,24 +510,39 @@ def _session_hex(session):
 # -- 4. sync ----------------------------------------------------------------------------------
 
 
-def _check_sync(registers, report):
+def _epoch(zxid):
+    return zxid >> 32
+
+
+def _check_sync(registers, report, tolerate_deposed_leader_sync):
+    # Per key: acknowledged writes by completion time, and the newest of each prefix.
     acked = {}
     for o in registers:
         if o.kind in ("write", "cas") and o.outcome == "ok":
             acked.setdefault(o.key, []).append(o)
-    for key in acked:
-        acked[key].sort(key=lambda o: o.complete)
+    prefix = {}
+    for key, writes in acked.items():
+        writes.sort(key=lambda o: o.complete)
+        newest = []
+        for w in writes:
+            newest.append(w if not newest or w.version > newest[-1].version else newest[-1])
+        prefix[key] = ([w.complete for w in writes], newest)
     for r in registers:
         if r.kind != "read" or r.outcome != "ok" or r.sync_invoke is None:
             continue
-        before = [w for w in acked.get(r.key, []) if w.complete < r.sync_invoke]
-        if not before:
+        completes, newest_of = prefix.get(r.key, ([], []))
+        i = bisect.bisect_left(completes, r.sync_invoke)  # writes completed before the sync
+        if i == 0:
             continue
-        newest = max(before, key=lambda w: w.version)
+        newest = newest_of[i - 1]
         if r.version < newest.version:
-            report.add("sync", f"{r.describe()}: after sync it should see at least version "
-                               f"{newest.version}, acknowledged before the sync: "
-                               f"{newest.describe()}")
+            message = (f"{r.describe()}: after sync it should see at least version "
+                       f"{newest.version}, acknowledged before the sync: {newest.describe()}")
+            if tolerate_deposed_leader_sync and r.zxid is not None and newest.zxid is not None \
+                    and _epoch(r.zxid) < _epoch(newest.zxid):
+                report.tolerated.append(message)
+            else:
+                report.add("sync", message)
 
 
 # -- 5. global order of acknowledged writes ---------------------------------------------------

@@ -21,9 +21,11 @@ nothing sleeps a fixed time hoping for the best.
 
 import atexit
 import os
+import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -99,6 +101,43 @@ def zookeeper_classpath():
     return ":".join([conf] + [os.path.join(directory, j) for j in jars])
 
 
+# Servers' ports come from below the kernel's ephemeral range: a port picked with bind(0) is
+# free only until some outgoing connection (a proxy, a client) is given it as its local port,
+# and a node restarted after a while would then fail to bind (ZooKeeper exits with code 14).
+PORT_FLOOR = 10000
+PORT_ATTEMPTS = 200
+_allocated_ports = set()
+
+
+def _ephemeral_floor():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; other systems differ, checked by bind below anyway
+
+
+def allocate_port():
+    """A loopback port outside the ephemeral range that nothing has bound, never handed out
+    twice by this process."""
+    ceiling = _ephemeral_floor()
+    if ceiling - PORT_FLOOR < 1000:
+        return free_port()  # no room below the ephemeral range: fall back
+    rng = random.SystemRandom()
+    for _ in range(PORT_ATTEMPTS):
+        port = rng.randrange(PORT_FLOOR, ceiling)
+        if port in _allocated_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _allocated_ports.add(port)
+        return port
+    raise EnsembleError(f"no free port in [{PORT_FLOOR}, {ceiling}) after {PORT_ATTEMPTS} tries")
+
+
 class Node:
     """One server of the ensemble: its ports, its directories and its process."""
 
@@ -106,9 +145,9 @@ class Node:
         self.ensemble = ensemble
         self.sid = sid
         self.observer = observer
-        self.client_port = free_port()
-        self.quorum_port = free_port()
-        self.election_port = free_port()
+        self.client_port = allocate_port()
+        self.quorum_port = allocate_port()
+        self.election_port = allocate_port()
         self.workdir = os.path.join(ensemble.workdir, f"node{sid}")
         self.data_dir = os.path.join(self.workdir, "data")
         self.config_path = os.path.join(self.workdir, "zoo.cfg")

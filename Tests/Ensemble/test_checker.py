@@ -238,6 +238,28 @@ def test_stale_read_after_sync_is_caught():
     assert_only(r, "sync")
 
 
+def test_stale_sync_read_from_a_deposed_leader_is_tolerated_only_on_request():
+    h = H()
+    h.write(0, 0.5, b"a", 1, zxid=0x200000005, process=1, session=2)  # the old leader's epoch 2
+    h.write(1, 2, b"b", 2, zxid=0x300000001, process=1, session=2)    # the new leader's epoch 3
+    h.read(4, 5, b"a", 1, zxid=0x200000005, sync=3, process=0, session=1)  # an epoch-2 answer
+    final = {K: RegisterState(b"b", 2, 0x300000001)}
+    strict = check(h.ops, h.initial, final)
+    assert_only(strict, "sync")
+    lenient = check(h.ops, h.initial, final, tolerate_deposed_leader_sync=True)
+    assert lenient.ok and len(lenient.tolerated) == 1, lenient.summary()
+
+
+def test_stale_sync_read_within_one_epoch_is_never_tolerated():
+    h = H()
+    h.write(0, 0.5, b"a", 1, zxid=0x300000005, process=1, session=2)
+    h.write(1, 2, b"b", 2, zxid=0x300000007, process=1, session=2)
+    h.read(4, 5, b"a", 1, zxid=0x300000005, sync=3, process=0, session=1)
+    r = check(h.ops, h.initial, {K: RegisterState(b"b", 2, 0x300000007)},
+              tolerate_deposed_leader_sync=True)
+    assert_only(r, "sync")
+
+
 def test_sync_does_not_require_writes_that_completed_after_it_was_issued():
     h = H()
     h.write(1, 4, b"a", 1, process=1, session=2)

@@ -127,7 +127,9 @@ final class LiveData {
     }
 
     func service(wallClock: @escaping @Sendable () -> Int64 = { 0 }) throws -> BackupService {
-        try BackupService(config: config, store: store!, log: log!, logger: .init(label: "test-backup"), wallClock: wallClock)
+        let store = self.store!
+        let log = self.log!
+        return try BackupService(config: config, store: { store }, log: { log }, logger: .init(label: "test-backup"), wallClock: wallClock)
     }
 }
 

@@ -46,7 +46,7 @@ enum BackupAdminCommands {
             return
         }
         do {
-            try authorize(headers, config: server.config, store: server.store)
+            try authorize(headers, config: server.config, store: service.currentStore())
         } catch let refusal as Refusal {
             service.status.withLock { $0.onlineRefused += 1 }
             respond(channel, refusal.status, canonical, error: refusal.message)
@@ -142,13 +142,14 @@ enum BackupAdminCommands {
         do {
             try service.online("online-snapshot") { progress in
                 defer { removeScratch(scratch, service: service) }
-                let snapshot = try LiveSnapshot.take(of: service.source.store, into: scratch)
-                var headers = streamHeaders(service, digest: snapshot.digest)
+                let source = try service.source
+                let snapshot = try LiveSnapshot.take(of: source.store, into: scratch)
+                var headers = streamHeaders(source, digest: snapshot.digest)
                 headers.add(name: OnlineBackupProtocol.rawBytesHeader, value: String(snapshot.bytes))
                 // ZooKeeper 3.9's snapshot command's headers, for tools that read them.
                 headers.add(name: "last_zxid", value: snapshot.digest.zxid.description)
                 headers.add(name: "snapshot_size", value: String(snapshot.bytes))
-                if let time = try LiveBackup.time(of: snapshot.digest.zxid, in: service.source.log) {
+                if let time = try LiveBackup.time(of: snapshot.digest.zxid, in: source.log) {
                     headers.add(name: OnlineBackupProtocol.snapshotTimeHeader, value: String(time))
                 }
                 try send(channel, .head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
@@ -167,24 +168,25 @@ enum BackupAdminCommands {
         var headSent = false
         do {
             try service.online("online-txns") { progress in
-                let target = try LiveBackup.committed(service.source.store)
+                let source = try service.source
+                let target = try LiveBackup.committed(source.store)
                 guard after <= target.zxid else {
                     throw Refusal(status: .conflict, message: "the backup chain ends at \(after), after this server's last applied zxid \(target.zxid): these backups are not of this server's history")
                 }
                 if after < target.zxid {
-                    let segments = service.source.log.segments()
+                    let segments = source.log.segments()
                     guard let oldest = segments.first?.previousZxid, oldest <= after else {
                         throw Refusal(status: .gone, message: "the log no longer holds the txns after \(after) (it starts after \(segments.first?.previousZxid.description ?? "nothing"))")
                     }
                 }
-                var headers = streamHeaders(service, digest: target)
+                var headers = streamHeaders(source, digest: target)
                 headers.add(name: OnlineBackupProtocol.previousZxidHeader, value: after.description)
                 try send(channel, .head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
                 headSent = true
                 let encoder = try BackupFrameEncoder(content: .txns) { bytes in try sendBody(channel, bytes) }
                 let total = Int64(target.zxid.epoch == after.epoch ? target.zxid.counter - after.counter : target.zxid.counter)
                 var count: Int64 = 0
-                try LiveBackup.forEachRecord(in: service.source.log, after: after, through: target.zxid) { zxid, payload in
+                try LiveBackup.forEachRecord(in: source.log, after: after, through: target.zxid) { zxid, payload in
                     try payload.withUnsafeBytes { try encoder.writeRecord(zxid: zxid, payload: $0) }
                     count += 1
                     if count % 1024 == 0 { progress(count, total) }
@@ -199,11 +201,11 @@ enum BackupAdminCommands {
         }
     }
 
-    static func streamHeaders(_ service: BackupService, digest: TreeDigest) -> HTTPHeaders {
+    static func streamHeaders(_ source: LiveBackup.Source, digest: TreeDigest) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/octet-stream")
         headers.add(name: "Transfer-Encoding", value: "chunked")
-        headers.add(name: OnlineBackupProtocol.databaseIDHeader, value: String(service.source.databaseID, radix: 16))
+        headers.add(name: OnlineBackupProtocol.databaseIDHeader, value: String(source.databaseID, radix: 16))
         headers.add(name: OnlineBackupProtocol.zxidHeader, value: digest.zxid.description)
         headers.add(name: OnlineBackupProtocol.digestHeader, value: String(digest.value, radix: 16))
         headers.add(name: OnlineBackupProtocol.nodeCountHeader, value: String(digest.nodeCount))

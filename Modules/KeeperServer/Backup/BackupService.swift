@@ -23,7 +23,10 @@ public final class BackupService: @unchecked Sendable {
     // `schedule` are Mutexes; `condition` guards `stopping` and `thread` (read and written only
     // with it locked); `onlineSlots` is an Atomic.
     public let config: ServerConfig
-    public let source: LiveBackup.Source
+    /// The server's store and log as they are now: replication may replace either (a SNAP
+    /// installs another store, a reset empties the log), so they are fetched for each use.
+    let currentStore: @Sendable () -> KeeperStore
+    let currentLog: @Sendable () -> KeeperLog
     let logger: Logger
     let wallClock: @Sendable () -> Int64
     let status: Mutex<BackupStatus>
@@ -58,10 +61,14 @@ public final class BackupService: @unchecked Sendable {
     }
 
     /// Creates the service without starting its scheduler (tests drive `runDue(now:)`).
-    init(config: ServerConfig, store: KeeperStore, log: KeeperLog, logger: Logger, wallClock: @escaping @Sendable () -> Int64) throws {
+    init(
+        config: ServerConfig, store: @escaping @Sendable () -> KeeperStore, log: @escaping @Sendable () -> KeeperLog,
+        logger: Logger, wallClock: @escaping @Sendable () -> Int64
+    ) throws {
         self.config = config
-        let databaseID = try DataDirectory(dataDir: config.dataDir, dataLogDir: config.effectiveDataLogDir).databaseID()
-        source = LiveBackup.Source(store: store, log: log, databaseID: databaseID)
+        currentStore = store
+        currentLog = log
+        _ = try DataDirectory(dataDir: config.dataDir, dataLogDir: config.effectiveDataLogDir).databaseID()
         self.logger = logger
         self.wallClock = wallClock
         status = Mutex(BackupStatus(
@@ -69,10 +76,24 @@ public final class BackupService: @unchecked Sendable {
             purgeIntervalSeconds: config.logPurgeIntervalSeconds, onlineEnabled: config.backup.onlineEnabled))
     }
 
+    /// What a backup reads now: the current store and log, and the data directory's id (read
+    /// each time: a restored or resynchronized directory may carry another).
+    var source: LiveBackup.Source {
+        get throws {
+            LiveBackup.Source(
+                store: currentStore(), log: currentLog(),
+                databaseID: try DataDirectory(dataDir: config.dataDir, dataLogDir: config.effectiveDataLogDir).databaseID())
+        }
+    }
+
     /// Starts the service for a server whose store and log are open: registers it for the
     /// admin commands and, when backups are scheduled or the log is purged, starts its thread.
-    /// Call `stop()` before closing the store and log.
-    public static func start(config: ServerConfig, store: KeeperStore, log: KeeperLog, logger: Logger) throws -> BackupService {
+    /// `store` and `log` return the ones in use at each call (replication may replace them).
+    /// Call `stop()` after closing the admin server and before closing the store and log.
+    public static func start(
+        config: ServerConfig, store: @escaping @Sendable () -> KeeperStore, log: @escaping @Sendable () -> KeeperLog,
+        logger: Logger
+    ) throws -> BackupService {
         let service = try BackupService(config: config, store: store, log: log, logger: logger, wallClock: BackupService.wallMillis)
         try service.register()
         if service.hasScheduledWork {
@@ -230,7 +251,7 @@ public final class BackupService: @unchecked Sendable {
     /// True when a closed log segment holds records the chain does not.
     func closedSegmentNotArchived() -> Bool {
         guard let archived = status.withLock({ $0.chainZxid }) else { return false }
-        return source.log.segments().contains { !$0.isActive && ($0.lastZxid ?? .zero) > archived }
+        return currentLog().segments().contains { !$0.isActive && ($0.lastZxid ?? .zero) > archived }
     }
 
     // MARK: Backups
@@ -240,7 +261,7 @@ public final class BackupService: @unchecked Sendable {
     func runFull(_ directory: String, now: Int64) -> Bool {
         let token = begin("full", now: now)
         do {
-            let report = try LiveBackup.full(source, to: directory) { done, total in self.progress(token, done, total) }
+            let report = try LiveBackup.full(try source, to: directory) { done, total in self.progress(token, done, total) }
             succeeded(token, report, now: now)
             return true
         } catch {
@@ -256,7 +277,7 @@ public final class BackupService: @unchecked Sendable {
     func runIncremental(_ directory: String, kind: String, now: Int64) -> Bool {
         let token = begin(kind, now: now)
         do {
-            if let report = try LiveBackup.incremental(source, to: directory, progress: { done, total in self.progress(token, done, total) }) {
+            if let report = try LiveBackup.incremental(try source, to: directory, progress: { done, total in self.progress(token, done, total) }) {
                 succeeded(token, report, now: now)
             } else {
                 finish(token)
@@ -317,18 +338,20 @@ public final class BackupService: @unchecked Sendable {
     @discardableResult
     public func purgeLog(now: Int64) -> [LogSegment] {
         do {
-            let applied = try source.store.lastAppliedZxid()
-            try source.store.sync()  // every txn up to `applied` is now durable in the store
+            let store = currentStore()
+            let log = currentLog()
+            let applied = try store.lastAppliedZxid()
+            try store.sync()  // every txn up to `applied` is now durable in the store
             var bound = applied
             let backupsNeedLog = config.backup.directory != nil
                 && (config.backup.archiveLog || config.backup.incrementalIntervalSeconds > 0)
             if backupsNeedLog {
                 bound = min(bound, status.withLock { $0.chainZxid } ?? .zero)
             }
-            let segments = source.log.segments()
+            let segments = log.segments()
             var removed: [LogSegment] = []
             let before = RetentionPlan.purgeBefore(segments, bound: bound, keepClosed: config.autopurgeSnapRetainCount)
-            if let before { removed = try source.log.purge(before: before) }
+            if let before { removed = try log.purge(before: before) }
             status.withLock {
                 $0.lastPurgeMillis = now
                 $0.lastPurgeBefore = before
