@@ -31,6 +31,10 @@ final class AdminHandler: ChannelInboundHandler {
     let server: ServerContext
     var uri = ""
     var headers = HTTPHeaders()
+    /// A `restore` upload being received (see `RestoreCommand`).
+    var upload: RestoreUpload?
+    /// The request was answered already (a refused restore): its body is ignored.
+    var answered = false
 
     init(server: ServerContext) { self.server = server }
 
@@ -39,8 +43,35 @@ final class AdminHandler: ChannelInboundHandler {
         case .head(let head):
             uri = head.uri
             headers = head.headers
-        case .body: break
+            upload = nil
+            answered = false
+            if uri.split(separator: "?", maxSplits: 1).first == "/commands/restore" {
+                do {
+                    upload = try RestoreCommand.begin(method: head.method, headers: head.headers, server: server)
+                } catch let failure as RestoreCommand.Failure {
+                    answered = true
+                    BackupAdminCommands.respond(context.channel, failure.status, "restore", error: failure.message)
+                } catch {
+                    answered = true
+                    BackupAdminCommands.respond(context.channel, .internalServerError, "restore", error: "\(error)")
+                }
+            }
+        case .body(let buffer):
+            guard let upload else { return }
+            do { try upload.append(buffer) } catch {
+                upload.discard()
+                self.upload = nil
+                answered = true
+                BackupAdminCommands.respond(context.channel, .internalServerError, "restore", error: "cannot store the upload: \(error)")
+                context.close(promise: nil)
+            }
         case .end:
+            if answered { return }
+            if let upload {
+                self.upload = nil
+                RestoreCommand.finish(upload, headers: headers, server: server, channel: context.channel)
+                return
+            }
             if let (name, query) = Self.backupCommand(uri) {
                 // Backups stream from threads of their own and need the request's headers.
                 BackupAdminCommands.handle(name, query: query, headers: headers, server: server, channel: context.channel)

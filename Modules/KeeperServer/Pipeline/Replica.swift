@@ -808,6 +808,66 @@ public final class Replica: @unchecked Sendable {
         }
     }
 
+    /// The admin `restore` command: replaces the whole state of a standalone server with the
+    /// store prepared in `dataDir/store.incoming` (a complete, synced LMDB snapshot at `zxid`).
+    /// Clients are disconnected, writes in flight fail, the log is emptied, the store swapped
+    /// in, and the server starts a new epoch on it (ZooKeeper 3.9's `restore` also replaces the
+    /// server's database wholesale). An ensemble member refuses: restoring one member under a
+    /// running quorum would fork the history (see the README's restore runbook).
+    func restore(to zxid: Zxid, completion: @escaping @Sendable (Result<Zxid, any Error>) -> Void) {
+        loop.execute {
+            guard self.ensemble.isStandalone else {
+                completion(.failure(ServerStartError(
+                    message: "restore is refused on an ensemble member: stop the ensemble, restore one server with keeperctl restore, wipe the others' data directories (keep myid) and start them all; they synchronize from it")))
+                return
+            }
+            guard self.failed == nil else {
+                completion(.failure(ServerStartError(message: "the server stopped accepting writes after an error; restart it first")))
+                return
+            }
+            if self.publishedServing.exchange(false, ordering: .acquiringAndReleasing) { self.onServingChanged(false) }
+            self.role = .looking
+            self.failWaiting(.connectionLoss)
+            do {
+                try self.log.reset()
+                self.unapplied.removeAll()
+                self.unappliedHead = 0
+                self.prepared.removeAll()
+                let directory = self.dataDir + "/store"
+                try Self.swapInIncomingStore(dataDir: self.dataDir)
+                let fresh = try KeeperStore(directory: directory, configuration: self.storeConfiguration)
+                let applied = try fresh.lastAppliedZxid()
+                guard applied == zxid else {
+                    throw ServerStartError(message: "the restored store is at zxid \(applied), expected \(zxid)")
+                }
+                self.storeSlot.replace(with: fresh)
+                try removeDirectory(directory + ".old")
+                self.lastCommitted = applied
+                self.publishedCommitted.store(applied.rawValue, ordering: .releasing)
+                self.prep = Prep(options: self.prepOptions)
+                self.reloadSessions()
+                var (accepted, current) = try self.epochs.load()
+                if current < applied.epoch {
+                    accepted = max(accepted, applied.epoch)
+                    current = applied.epoch
+                    try self.epochs.storeAccepted(accepted)
+                    try self.epochs.storeCurrent(current)
+                }
+                self.core = ZabCore(
+                    config: self.ensemble.zab,
+                    durable: ZabDurableState(
+                        acceptedEpoch: accepted, currentEpoch: current, history: History(base: applied, entries: []),
+                        applied: applied))
+                self.execute(self.core.start())
+                self.logger.notice("restored the store at \(applied) through the admin restore command")
+                completion(.success(applied))
+            } catch {
+                self.fail(because: error)
+                completion(.failure(error))
+            }
+        }
+    }
+
     /// The file in the data directory that says this server lost its data and must not vote
     /// before a leader synchronized it (see `ZabCore.abstaining`).
     static let recoveringMarker = "recovering"

@@ -1,3 +1,4 @@
+import KeeperBackup
 import KeeperLMDB
 import KeeperLog
 import KeeperModel
@@ -27,6 +28,8 @@ public final class KeeperServer: Sendable {
     let context: ServerContext
     let clientChannel: any Channel
     let admin: AdminServer?
+    /// Online backup commands, scheduled backups, log archiving and purging.
+    let backups: BackupService
 
     /// The address clients connect to (the port is the real one when `clientPort` was 0).
     public var clientAddress: SocketAddress? { clientChannel.localAddress }
@@ -110,6 +113,10 @@ public final class KeeperServer: Sendable {
         try replica.start(tickTime: config.tickTime, group: clientGroup)
         ContainerReaper.start(on: replicaGroup.next(), replica: replica, store: store, interval: config.containerCheckInterval)
 
+        let logAdapter = log
+        backups = try BackupService.start(
+            config: config, store: { store.store }, log: { logAdapter.log }, logger: Logger(label: "swiftkeeper.backup"))
+
         let maxFrame = config.juteMaxBuffer
         clientChannel = try ServerBootstrap(group: clientGroup)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
@@ -141,6 +148,7 @@ public final class KeeperServer: Sendable {
     public func shutdown() throws {
         do { try clientChannel.close().wait() } catch ChannelError.alreadyClosed {}
         try admin?.close()
+        backups.stop()
         replica.shutdown()
         try clientGroup.syncShutdownGracefully()
         try replicaGroup.syncShutdownGracefully()
