@@ -282,6 +282,7 @@ public final class Replica: @unchecked Sendable {
 
     /// Starts the peer transport, durability notifications, the ZAB core and the ticks.
     func start(tickTime: Int, group: any EventLoopGroup) throws {
+        var listen: (() throws -> Void)?
         if !ensemble.isStandalone, let me = ensemble.peers[myID] {
             let network = PeerNetwork(
                 myID: myID, peers: ensemble.peers, group: group, maxPacket: max(maxBuffer * 2, 1 << 20),
@@ -290,12 +291,17 @@ public final class Replica: @unchecked Sendable {
                 guard let self else { return }
                 self.loop.execute { self.handle(event) }
             }
-            try network.start(quorumHost: me.host, quorumPort: me.quorumPort, electionHost: me.host, electionPort: me.electionPort)
             self.network = network
+            listen = {
+                try network.start(quorumHost: me.host, quorumPort: me.quorumPort, electionHost: me.host, electionPort: me.electionPort)
+            }
         }
+        // The core starts before the ports listen and before durability events flow: nothing
+        // may reach it before `start()`.
         let abstaining = !ensemble.isStandalone && access(dataDir + "/" + Self.recoveringMarker, F_OK) == 0
         if abstaining { logger.notice("recovering lost data: not voting until a leader has synchronized this server") }
         try loop.submit { self.execute(self.core.start(abstaining: abstaining)) }.wait()
+        try listen?()
         try log.start(
             onDurable: { [weak self] _ in
                 guard let self else { return }
