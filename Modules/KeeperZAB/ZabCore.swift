@@ -126,6 +126,10 @@ public struct ZabCore: Sendable {
         self.election = ElectionState(proposal: vote)
     }
 
+    /// Whether the server is in an election (neither leading, even in discovery, nor
+    /// following a chosen leader).
+    public var isElecting: Bool { mode == .looking }
+
     /// The role as clients should see it.
     public var role: Role {
         switch mode {

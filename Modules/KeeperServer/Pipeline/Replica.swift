@@ -315,6 +315,7 @@ public final class Replica: @unchecked Sendable {
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(coreTick), delay: .milliseconds(coreTick)) { [weak self] _ in
             guard let self, self.failed == nil else { return }
             self.execute(self.core.tick())
+            self.deliverEarlyLearners()
         }
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(tickTime)), delay: .milliseconds(Int64(tickTime))) {
             [weak self] _ in self?.expireSessions()
@@ -375,6 +376,7 @@ public final class Replica: @unchecked Sendable {
             }
         }
         publish()
+        if !early.isEmpty && !core.isElecting { deliverEarlyLearners() }
     }
 
     private func send(_ message: Message, to peer: ServerID) {
@@ -521,10 +523,38 @@ public final class Replica: @unchecked Sendable {
             guard case .leading = role else { return }  // the learner's client sees its connection close
             leaderPropose(forwarded.request, context: forwarded.context, origin: ServerID(forwarded.origin), completion: nil)
             return
+        case .followerInfo where core.isElecting, .observerInfo where core.isElecting:
+            // A learner that finished the election a moment before us: hold its first packet
+            // until we know whether we lead (the core would turn it away while electing, and
+            // the learner would start another election round).
+            early[peer] = (inboundLinks[peer] ?? 0, packet, core.now)
+            return
         default:
             break
         }
         execute(core.step(try PeerMessages.message(packet), from: peer))
+    }
+
+    /// First packets of learners that connected while this server was still electing.
+    private var early: [ServerID: (generation: UInt64, packet: QuorumPacket, at: UInt64)] = [:]
+
+    /// Hands held first packets to the core once the election is over (or drops them after
+    /// initLimit, when the learner has given up on us).
+    private func deliverEarlyLearners() {
+        guard !early.isEmpty else { return }
+        if core.isElecting {
+            early = early.filter { core.now - $0.value.at <= UInt64(ensemble.zab.initLimit) }
+            return
+        }
+        let held = early
+        early.removeAll()
+        for (peer, item) in held.sorted(by: { $0.key < $1.key }) where inboundLinks[peer] == item.generation {
+            do {
+                execute(core.step(try PeerMessages.message(item.packet), from: peer))
+            } catch {
+                logger.warning("dropped a held packet from \(peer): \(error)")
+            }
+        }
     }
 
     // MARK: Writes
