@@ -438,6 +438,16 @@ class Ensemble:
 
         self._wait(serving, timeout, f"{nodes} to serve")
 
+    def wait_not_serving(self, nodes, timeout=ELECTION_DEADLINE_S):
+        """Wait until none of ``nodes`` serves (srvr has no Mode): a leader cut off from its
+        quorum must step down, and its followers stop serving with it."""
+
+        def none_serving():
+            self._check_processes()
+            return all(n.mode() is None for n in nodes)
+
+        self._wait(none_serving, timeout, f"{nodes} to stop serving")
+
     def wait_leader(self, among=None, timeout=ELECTION_DEADLINE_S, exclude=()):
         """The one node of ``among`` (default: all) that says ``Mode: leader``, once exactly
         one does and it serves."""

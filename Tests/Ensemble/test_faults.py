@@ -115,6 +115,7 @@ def test_partition_leader_with_minority(seed, voters):
             mode = LinkState.BLACKHOLE if round_ % 2 == 0 else LinkState.DOWN
             ens.partition(minority, majority, mode)
             ens.wait_leader(among=majority)
+            ens.wait_not_serving(minority)    # the old leader stepped down, without a quorum
             load.wait_acked(PROGRESS)
             ens.heal()
             ens.wait_healthy()
