@@ -4,10 +4,11 @@
 loads the tree.
 
     Tools/backup-drill4.py [--nodes 1000000] [--data-bytes 100] [--bin .build/release]
-                           [--workdir DIR] [--keep]
+                           [--seed 4] [--workdir DIR] [--keep]
 
 Steps (each timed):
-  1. an export file of N znodes (/drill4/dNNNN/nNNNNNN, DATA-BYTES bytes each) is generated;
+  1. an export file of N znodes (/drill4/dNNNN/nNNNNNN, DATA-BYTES seeded random bytes each) is
+     generated;
   2. a fresh data directory is made by starting and stopping `swiftkeeper serve`;
   3. `keeperctl import` loads the file into it (its peak RSS is reported);
   4. the server starts; `keeperctl backup full --server ... --auth super:...` takes an online
@@ -23,6 +24,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -62,9 +64,11 @@ def four_letter(port, word):
             out += chunk
 
 
-def write_export(path, nodes, data_bytes):
-    """An export file (keeperctl's JSON Lines format) of `nodes` znodes, 1,000 per directory."""
-    payload = base64.b64encode(bytes((i * 7) % 251 for i in range(data_bytes))).decode()
+def write_export(path, nodes, data_bytes, seed):
+    """An export file (keeperctl's JSON Lines format) of `nodes` znodes, 1,000 per directory,
+    each with `data_bytes` seeded random bytes (random data compresses as little as real data
+    can: the stored size and throughput are not flattered)."""
+    rng = random.Random(seed)
     stat0 = {"czxid": 0, "mzxid": 0, "ctime": 1_700_000_000_000, "mtime": 1_700_000_000_000, "version": 0,
              "cversion": 0, "aversion": 0, "ephemeralOwner": 0, "dataLength": data_bytes, "numChildren": 0, "pzxid": 0}
     acl = [{"perms": 31, "scheme": "world", "id": "anyone"}]
@@ -86,6 +90,7 @@ def write_export(path, nodes, data_bytes):
             in_dir = min(per_dir, nodes - d * per_dir)
             node(f"/drill4/d{d:04d}", "", in_dir)
             for n in range(in_dir):
+                payload = base64.b64encode(rng.randbytes(data_bytes)).decode()
                 node(f"/drill4/d{d:04d}/n{d * per_dir + n:07d}", payload, 0)
         f.write(json.dumps({"type": "end", "nodes": count}) + "\n")
     return count
@@ -144,6 +149,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=1_000_000)
     parser.add_argument("--data-bytes", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=4, help="seed of the znodes' random data")
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release"))
     parser.add_argument("--workdir")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -162,7 +168,7 @@ def main():
     figures = []
     try:
         t = time.monotonic()
-        count = write_export(export, args.nodes, args.data_bytes)
+        count = write_export(export, args.nodes, args.data_bytes, args.seed)
         figures.append(("export file generated", f"{count} znodes, {os.path.getsize(export) / 1e6:.0f} MB",
                         time.monotonic() - t))
 
@@ -190,7 +196,7 @@ def main():
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"backup drill 4: {args.nodes} znodes of {args.data_bytes} bytes")
+    print(f"backup drill 4: {args.nodes} znodes of {args.data_bytes} random bytes (seed {args.seed})")
     for name, what, seconds in figures:
         print(f"  {name:24s} {seconds:8.2f} s   {what}")
 

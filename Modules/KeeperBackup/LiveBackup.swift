@@ -23,15 +23,19 @@ public struct LiveSnapshot: Sendable {
 
     public var dataFile: String { directory + "/" + KeeperStore.dataFileName }
 
-    /// Copies `store` (compacted) into `directory`, which must not exist yet, and checks the copy.
-    public static func take(of store: KeeperStore, into directory: String) throws -> LiveSnapshot {
+    /// Copies `store` (compacted) into `directory`, which must not exist yet. With `verify`,
+    /// the copy's digest is recomputed from every node and checked against the maintained one
+    /// (a full scan); without, the maintained digest is read (O(1)), for a caller whose reader
+    /// recomputes it anyway (the online snapshot's client does, and compares).
+    public static func take(of store: KeeperStore, into directory: String, verify: Bool = true) throws -> LiveSnapshot {
         guard mkdir(directory, 0o750) == 0 else { throw BackupError.io(operation: "mkdir", path: directory, errno: errno) }
         try store.snapshot(toDirectory: directory)
         let digest: TreeDigest
         do {
             var configuration = StoreConfiguration()
             configuration.readOnly = true
-            digest = try KeeperStore(directory: directory, configuration: configuration).verifyDigest()
+            let copy = try KeeperStore(directory: directory, configuration: configuration)
+            digest = verify ? try copy.verifyDigest() : try copy.digest()
         }
         var st = stat()
         let file = directory + "/" + KeeperStore.dataFileName

@@ -8,12 +8,14 @@ The same harness drives either server from the same per-node zoo.cfg files:
 
 Peer links go through ``linkproxy.LinkProxy``: in node i's zoo.cfg, the line of every other
 server j names the proxy ports of the directed link i->j (one for j's quorum port, one for its
-election port), while node i's own line names its real ports, which it binds. ZooKeeper only
-ever connects to the addresses of its own configuration (learners to the leader's quorum
-address, the election to the peers' election addresses; with dynamic reconfiguration disabled,
-the default, a leader's view is never pushed to its followers), so the differing per-node
-addresses are accepted and every connection i opens to j passes through link i->j.
-Cutting i->j and j->i then cuts i from j in both directions.
+election port), while node i's own line names its real ports, which it binds. ZooKeeper
+connects to the addresses of its own configuration (learners to the leader's quorum address,
+the election to the peers' election addresses; with dynamic reconfiguration disabled, the
+default, a leader's view is never pushed to its followers), so the differing per-node
+addresses are accepted and every connection i opens to j passes through link i->j. The one
+address a peer learns from the wire, the election InitialMessage's (used to connect back), is
+rewritten by the proxy to the reverse link (see linkproxy). Cutting i->j and j->i then cuts i
+from j in both directions.
 
 Every wait has a deadline and polls a condition (``srvr`` over the four-letter-word port);
 nothing sleeps a fixed time hoping for the best.
@@ -29,7 +31,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Interop"))
 
@@ -438,6 +439,16 @@ class Ensemble:
 
         self._wait(serving, timeout, f"{nodes} to serve")
 
+    def wait_not_serving(self, nodes, timeout=ELECTION_DEADLINE_S):
+        """Wait until none of ``nodes`` serves (srvr has no Mode): a leader cut off from its
+        quorum must step down, and its followers stop serving with it."""
+
+        def none_serving():
+            self._check_processes()
+            return all(n.mode() is None for n in nodes)
+
+        self._wait(none_serving, timeout, f"{nodes} to stop serving")
+
     def wait_leader(self, among=None, timeout=ELECTION_DEADLINE_S, exclude=()):
         """The one node of ``among`` (default: all) that says ``Mode: leader``, once exactly
         one does and it serves."""
@@ -507,6 +518,3 @@ class Ensemble:
         self._require_proxy()
         self.proxy.set_state([l for pair in self.links.values() for l in pair], LinkState.UP)
 
-
-def monotonic_ms():
-    return time.monotonic() * 1000.0

@@ -2,9 +2,10 @@
 checker: linearizable writes, sequentially consistent reads, no lost acknowledged write, and
 every server ends with the same tree.
 
-Faults: SIGKILL of the leader again and again (3 and 5 nodes), SIGSTOP of a follower and of
-the leader, a partition of the leader with a minority (blackholed links) and heal, a node
-restarted with its data directory wiped, and an observer through all of it.
+Faults: SIGKILL of the leader again and again (3 and 5 nodes), SIGKILL of every node at once,
+SIGSTOP of a follower and of the leader, a partition of the leader with a minority (blackholed
+or reset links) and heal, a node restarted with its data directory wiped, and an observer
+through all of it.
 
 Every fault step waits on a condition with a deadline: a new leader elected, N more writes
 acknowledged (the ensemble makes progress without the faulty node), every node serving again.
@@ -83,6 +84,22 @@ def test_kill_leader_repeatedly(seed, voters):
         load.wait_acked(PROGRESS)
 
 
+def test_kill_every_node_at_once(seed):
+    # A power cut: every acknowledged write was durable on a quorum, so it must come back.
+    with loaded_ensemble(seed, 3) as (ens, load, rng):
+        for _ in range(ROUNDS):
+            ens.wait_healthy()
+            load.wait_acked(PROGRESS)
+            order = list(ens.nodes)
+            rng.shuffle(order)
+            for node in order:
+                node.kill()
+            for node in order:
+                node.launch()
+            ens.wait_healthy()
+            load.wait_acked(PROGRESS)
+
+
 def test_pause_follower_then_leader(seed):
     with loaded_ensemble(seed, 3) as (ens, load, rng):
         for _ in range(ROUNDS):
@@ -115,6 +132,7 @@ def test_partition_leader_with_minority(seed, voters):
             mode = LinkState.BLACKHOLE if round_ % 2 == 0 else LinkState.DOWN
             ens.partition(minority, majority, mode)
             ens.wait_leader(among=majority)
+            ens.wait_not_serving(minority)    # the old leader stepped down, without a quorum
             load.wait_acked(PROGRESS)
             ens.heal()
             ens.wait_healthy()

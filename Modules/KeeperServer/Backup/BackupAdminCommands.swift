@@ -143,7 +143,8 @@ enum BackupAdminCommands {
             try service.online("online-snapshot") { progress in
                 defer { removeScratch(scratch, service: service) }
                 let source = try service.source
-                let snapshot = try LiveSnapshot.take(of: source.store, into: scratch)
+                // The client recomputes the digest from the nodes it receives and compares.
+                let snapshot = try LiveSnapshot.take(of: source.store, into: scratch, verify: false)
                 var headers = streamHeaders(source, digest: snapshot.digest)
                 headers.add(name: OnlineBackupProtocol.rawBytesHeader, value: String(snapshot.bytes))
                 // ZooKeeper 3.9's snapshot command's headers, for tools that read them.
