@@ -199,3 +199,23 @@ import Testing
         #expect(try data.store!.lastAppliedZxid() >= data.log!.segments().first!.previousZxid)
     }
 }
+
+@Suite struct BackupServiceStartTests {
+    @Test func startRemovesStaleSnapshotCopiesAndRegistersOnce() async throws {
+        let data = try LiveData(seed: 1) { $0.backup.directory = nil }
+        let stale = data.config.dataDir + "/" + BackupService.snapshotCopyPrefix + "999-1"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: false)
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: stale + "/data.mdb"))
+        let store = data.store!
+        let log = data.log!
+        let service = try BackupService.start(config: data.config, store: { store }, log: { log }, logger: .init(label: "test"))
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(BackupService.running(forDataDir: data.config.dataDir) === service)
+        #expect(throws: ServerStartError.self) {
+            _ = try BackupService.start(config: data.config, store: { store }, log: { log }, logger: .init(label: "test"))
+        }
+        service.stop()
+        #expect(BackupService.running(forDataDir: data.config.dataDir) == nil)
+        service.stop()  // a second stop returns at once
+    }
+}

@@ -137,7 +137,7 @@ enum BackupAdminCommands {
             value += 1
             return value
         }
-        let scratch = parent + "/.online-snapshot-\(getpid())-\(n)"
+        let scratch = parent + "/" + BackupService.snapshotCopyPrefix + "\(getpid())-\(n)"
         var headSent = false
         do {
             try service.online("online-snapshot") { progress in

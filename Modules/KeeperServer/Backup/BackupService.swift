@@ -95,6 +95,7 @@ public final class BackupService: @unchecked Sendable {
         logger: Logger
     ) throws -> BackupService {
         let service = try BackupService(config: config, store: store, log: log, logger: logger, wallClock: BackupService.wallMillis)
+        service.removeStaleSnapshotCopies()
         try service.register()
         if service.hasScheduledWork {
             let thread = Thread { service.loop() }
@@ -105,6 +106,29 @@ public final class BackupService: @unchecked Sendable {
             thread.start()
         }
         return service
+    }
+
+    /// The prefix of an online snapshot's scratch copy in `backup.tempDir` (or the data
+    /// directory); `BackupAdminCommands` makes them, and removes each when its stream ends.
+    static let snapshotCopyPrefix = ".online-snapshot-"
+
+    /// Removes the scratch copies a server that died while streaming a snapshot left behind
+    /// (only this server uses its data directory, so any copy found at start is stale).
+    func removeStaleSnapshotCopies() {
+        let parent = config.backup.tempDirectory ?? config.dataDir
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: parent) } catch {
+            logger.warning("cannot list \(parent) for stale snapshot copies", metadata: ["error": "\(error)"])
+            return
+        }
+        for name in names where name.hasPrefix(BackupService.snapshotCopyPrefix) {
+            do {
+                try FileManager.default.removeItem(atPath: parent + "/" + name)
+                logger.notice("removed a stale online snapshot copy", metadata: ["path": "\(parent)/\(name)"])
+            } catch {
+                logger.warning("cannot remove a stale online snapshot copy", metadata: ["path": "\(parent)/\(name)", "error": "\(error)"])
+            }
+        }
     }
 
     func register() throws {
