@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Draw p99 latency against throughput from sweep.py's JSON, both servers on one chart.
+
+    pip install matplotlib        # only on the machine that draws; never in CI
+    Tools/bench/plot.py Benchmarks/results/sweep-standalone.json [more.json ...] --out-dir Benchmarks/results
+    Tools/bench/plot.py ... --table      # also print the Markdown tables BENCHMARKS.md carries
+
+One PNG per topology and workload (`<topology>-<workload>.png`), with a panel per value size;
+each point is one offered load (sessions x in flight), labelled, at the medians of its rounds.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+TITLES = {"set": "100% writes (setData)", "get": "100% reads (getData)", "mixed": "90% reads / 10% writes"}
+STYLE = {"zookeeper": ("ZooKeeper 3.8", "tab:orange", "s"), "swiftkeeper": ("SwiftKeeper", "tab:blue", "o")}
+
+
+def medians(point):
+    """{'zookeeper': median, 'swiftkeeper': median} of one point (A is ZooKeeper, B SwiftKeeper)."""
+    targets = point["report"]["targets"]
+    return {"zookeeper": targets[0]["median"], "swiftkeeper": targets[1]["median"]}
+
+
+def size_label(n):
+    return f"{n // 1024} KiB" if n % 1024 == 0 else f"{n} B"
+
+
+def plot(document, out_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    topology = document["topology"]
+    points = document["points"]
+    written = []
+    for workload in dict.fromkeys(p["workload"] for p in points):
+        sizes = list(dict.fromkeys(p["valueSize"] for p in points if p["workload"] == workload))
+        fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
+        for ax, size in zip(axes[0], sizes):
+            selected = [p for p in points if p["workload"] == workload and p["valueSize"] == size]
+            for kind in ("zookeeper", "swiftkeeper"):
+                label, color, marker = STYLE[kind]
+                xs = [medians(p)[kind]["opsPerSecond"] for p in selected]
+                ys = [medians(p)[kind]["p99Ms"] for p in selected]
+                ax.plot(xs, ys, marker=marker, color=color, label=label)
+                for p, x, y in zip(selected, xs, ys):
+                    ax.annotate(f"{p['sessions']}x{p['outstanding']}", (x, y), fontsize=7,
+                                textcoords="offset points", xytext=(4, 4), color=color)
+            ax.set_yscale("log")
+            ax.set_xlabel("throughput (ops/s, median of rounds)")
+            ax.set_ylabel("p99 latency (ms, log scale)")
+            ax.set_title(f"{size_label(size)} values")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend()
+        nodes = "3-node ensemble on loopback" if topology == "ensemble" else "standalone"
+        fig.suptitle(f"{TITLES.get(workload, workload)}, {nodes}, fsync on; labels: sessions x in flight")
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"{topology}-{workload}.png")
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def fmt(x, digits=2):
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def table(document):
+    lines = ["| workload | value | load | ZK ops/s | SK ops/s | ratio | ZK p50 | SK p50 | ZK p99 | SK p99 | ratio | ZK p99.9 | SK p99.9 |",
+             "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for p in document["points"]:
+        m = medians(p)
+        zk, sk = m["zookeeper"], m["swiftkeeper"]
+        ratio_ops = sk["opsPerSecond"] / zk["opsPerSecond"] if zk["opsPerSecond"] else None
+        ratio_p99 = sk["p99Ms"] / zk["p99Ms"] if zk.get("p99Ms") and sk.get("p99Ms") else None
+        lines.append(
+            f"| {p['workload']} | {size_label(p['valueSize'])} | {p['sessions']}x{p['outstanding']} "
+            f"| {zk['opsPerSecond']:,.0f} | {sk['opsPerSecond']:,.0f} | {fmt(ratio_ops)}x "
+            f"| {fmt(zk.get('p50Ms'))} | {fmt(sk.get('p50Ms'))} | {fmt(zk.get('p99Ms'))} | {fmt(sk.get('p99Ms'))} "
+            f"| {fmt(ratio_p99)}x | {fmt(zk.get('p999Ms'))} | {fmt(sk.get('p999Ms'))} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+")
+    parser.add_argument("--out-dir", default="Benchmarks/results")
+    parser.add_argument("--table", action="store_true", help="print Markdown tables too")
+    parser.add_argument("--no-plot", action="store_true")
+    args = parser.parse_args()
+    for path in args.inputs:
+        with open(path) as f:
+            document = json.load(f)
+        if not args.no_plot:
+            try:
+                for written in plot(document, args.out_dir):
+                    print(written)
+            except ImportError:
+                sys.exit("matplotlib is missing: pip install matplotlib (on the plotting machine only)")
+        if args.table:
+            print(f"\n### {document['topology']}\n")
+            print(table(document))
+
+
+if __name__ == "__main__":
+    main()
