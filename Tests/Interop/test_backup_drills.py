@@ -56,18 +56,6 @@ def keeperctl(*args):
     return result.stdout
 
 
-@pytest.fixture(autouse=True)
-def backup_service_wired(server_factory):
-    """Until KeeperServer starts its BackupService (three lines, see the backup service's
-    report), the admin server answers the backup commands 503; these tests then say so and
-    skip. Once wired, a 503 here never happens and every test runs."""
-    probe = server_factory()
-    status, body = probe.admin_get("backup")
-    probe.stop()  # server_factory removes it at the end of the test
-    if status == 503 and "not running" in body:
-        pytest.skip("this swiftkeeper does not start its backup service (KeeperServer.swift not wired yet)")
-
-
 def admin_json(srv, command):
     status, body = srv.admin_get(command)
     assert status == 200, f"/commands/{command}: HTTP {status}: {body}"
