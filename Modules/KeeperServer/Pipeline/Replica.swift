@@ -94,9 +94,10 @@ struct Ensemble: Sendable {
         zab.initLimit = config.initLimit * scale
         zab.syncLimit = config.syncLimit * scale
         zab.electionResendTicks = max(1, 100 / tickMillis)
-        // Prep already bounds writes in flight per server (globalOutstandingLimit); the leader
-        // takes those of every server.
-        zab.maxOutstandingProposals = max(1000, config.globalOutstandingLimit * max(1, config.servers.count))
+        // Every server bounds its clients' writes in flight (globalOutstandingLimit); the leader
+        // takes those of every server, plus session expiries: it never has to drop a forwarded
+        // write (whose client would wait for an answer that never comes).
+        zab.maxOutstandingProposals = max(1000, config.globalOutstandingLimit * max(1, config.servers.count)) + 1000
         coreTickMillis = tickMillis
     }
 }
@@ -241,6 +242,16 @@ public final class Replica: @unchecked Sendable {
         self.sessions = SessionTracker(
             tickTime: options.tickTime, serverID: Int(ensemble.zab.myID.rawValue), wallClockMillis: wallClock())
 
+        // Snapshot files a crash left behind (a SNAP being sent or received) are stale.
+        if let dir = opendir(dataDir) {
+            var stale: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name.hasPrefix("snapshot.outgoing.") || name == "snapshot.incoming" { stale.append(name) }
+            }
+            closedir(dir)
+            for name in stale { unlink(dataDir + "/" + name) }
+        }
         let applied = try store.store.read { try $0.lastAppliedZxid() }
         guard applied >= log.oldestZxid else {
             throw ServerStartError(
