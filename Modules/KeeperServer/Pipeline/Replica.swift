@@ -94,9 +94,10 @@ struct Ensemble: Sendable {
         zab.initLimit = config.initLimit * scale
         zab.syncLimit = config.syncLimit * scale
         zab.electionResendTicks = max(1, 100 / tickMillis)
-        // Prep already bounds writes in flight per server (globalOutstandingLimit); the leader
-        // takes those of every server.
-        zab.maxOutstandingProposals = max(1000, config.globalOutstandingLimit * max(1, config.servers.count))
+        // Every server bounds its clients' writes in flight (globalOutstandingLimit); the leader
+        // takes those of every server, plus session expiries: it never has to drop a forwarded
+        // write (whose client would wait for an answer that never comes).
+        zab.maxOutstandingProposals = max(1000, config.globalOutstandingLimit * max(1, config.servers.count)) + 1000
         coreTickMillis = tickMillis
     }
 }
@@ -241,6 +242,16 @@ public final class Replica: @unchecked Sendable {
         self.sessions = SessionTracker(
             tickTime: options.tickTime, serverID: Int(ensemble.zab.myID.rawValue), wallClockMillis: wallClock())
 
+        // Snapshot files a crash left behind (a SNAP being sent or received) are stale.
+        if let dir = opendir(dataDir) {
+            var stale: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name.hasPrefix("snapshot.outgoing.") || name == "snapshot.incoming" { stale.append(name) }
+            }
+            closedir(dir)
+            for name in stale { unlink(dataDir + "/" + name) }
+        }
         let applied = try store.store.read { try $0.lastAppliedZxid() }
         guard applied >= log.oldestZxid else {
             throw ServerStartError(
@@ -362,7 +373,9 @@ public final class Replica: @unchecked Sendable {
                 do { try epochs.storeCurrent(epoch) } catch { fail(because: error) }
             case .commit(let zxid): commit(upTo: zxid)
             case .roleChanged(let newRole): changeRole(to: newRole)
-            case .syncCompleted(let id): syncs.removeValue(forKey: id.rawValue)?()
+            case .syncCompleted(let id):
+                guard let done = syncs.removeValue(forKey: id.rawValue) else { break }
+                if case .leading = role, !ensemble.isStandalone { confirmLeadership(done) } else { done() }
             case .recovered:
                 let marker = dataDir + "/" + Self.recoveringMarker
                 if unlink(marker) != 0 && errno != ENOENT {
@@ -422,7 +435,16 @@ public final class Replica: @unchecked Sendable {
                 data.writeJuteInt(sessions.session(id)?.timeout ?? 0)
             }
             touched.removeAll(keepingCapacity: true)
-            network.send(.packet(QuorumPacket(type: .ping, zxid: lastCommitted, data: data)), to: peer)
+            // The zxid field echoes the round of the leader's PING being answered.
+            network.send(.packet(QuorumPacket(type: .ping, zxid: Zxid(Int64(bitPattern: leaderPingRound)), data: data)), to: peer)
+        case .ping:
+            // A leader's PING carries its round number, which the learner's answer echoes.
+            network.send(.packet(QuorumPacket(type: .ping, zxid: Zxid(Int64(bitPattern: pingRound)))), to: peer)
+        case .sync where outboundLink?.peer != peer:
+            // The answer to a learner's sync waits, like our own clients' syncs, until a quorum
+            // has confirmed that we still lead.
+            let packet = PeerMessages.packet(message, myID: myID)
+            confirmLeadership { [network] in network.send(.packet(packet), to: peer) }
         default:
             network.send(.packet(PeerMessages.packet(message, myID: myID)), to: peer)
         }
@@ -505,12 +527,18 @@ public final class Replica: @unchecked Sendable {
             receiving = (peer, packet.zxid, sink)
             return
         case .ping:
-            if outboundLink?.peer != peer, var data = packet.data {
-                // A learner's sessions: keep them alive.
-                let now = monotonicMillis()
-                while let id = data.readInteger(as: Int64.self), data.readInteger(as: Int32.self) != nil {
-                    _ = sessions.touch(SessionID(id), now: now)
+            if outboundLink?.peer == peer {
+                leaderPingRound = UInt64(bitPattern: packet.zxid.rawValue)
+            } else {
+                confirmedRound[peer] = max(confirmedRound[peer] ?? 0, UInt64(bitPattern: packet.zxid.rawValue))
+                if var data = packet.data {
+                    // A learner's sessions: keep them alive.
+                    let now = monotonicMillis()
+                    while let id = data.readInteger(as: Int64.self), data.readInteger(as: Int32.self) != nil {
+                        _ = sessions.touch(SessionID(id), now: now)
+                    }
                 }
+                checkConfirmations()
             }
         case .revalidate:
             guard case .leading = role, var data = packet.data, let id = data.readInteger(as: Int64.self) else { return }
@@ -687,9 +715,48 @@ public final class Replica: @unchecked Sendable {
         let heldWrites = held
         held.removeAll()
         for h in heldWrites { h.3?(.failed(code)) }
-        let pendingSyncs = syncs
+        // Syncs are dropped unanswered: an answer now could claim a state this server can no
+        // longer vouch for, and their connections are being closed.
         syncs.removeAll()
-        for s in pendingSyncs.values { s() }
+        awaitingConfirmation.removeAll()
+    }
+
+    // MARK: Confirming leadership (sync)
+
+    /// Leader: the round of PINGs last sent; learners echo it in their answers.
+    private var pingRound: UInt64 = 0
+    /// Learner: the round of the leader's last PING.
+    private var leaderPingRound: UInt64 = 0
+    /// Leader: the newest round each learner answered.
+    private var confirmedRound: [ServerID: UInt64] = [:]
+    /// Leader: work that waits until a quorum answered a round at least this one.
+    private var awaitingConfirmation: [(round: UInt64, run: @Sendable () -> Void)] = []
+
+    /// Runs `body` once a quorum of voters has answered a PING sent after this call: proof
+    /// that no other leader was elected meanwhile, so a sync answered now sees every write
+    /// acknowledged before it (a leader that was paused and deposed must not answer from its
+    /// stale state, which ZooKeeper 3.8 does; Raft's ReadIndex makes the same check).
+    private func confirmLeadership(_ body: @escaping @Sendable () -> Void) {
+        pingRound += 1
+        awaitingConfirmation.append((pingRound, body))
+        if let network {
+            for learner in core.learnerStatus {
+                network.send(.packet(QuorumPacket(type: .ping, zxid: Zxid(Int64(bitPattern: pingRound)))), to: learner.id)
+            }
+        }
+        checkConfirmations()
+    }
+
+    private func checkConfirmations() {
+        guard !awaitingConfirmation.isEmpty, case .leading = role else { return }
+        let voters = core.learnerStatus.filter { $0.synced && !$0.observer }.map { confirmedRound[$0.id] ?? 0 }.sorted(by: >)
+        // The round a quorum (this leader and quorumSize - 1 learners) has answered.
+        let needed = ensemble.zab.quorumSize - 1
+        let confirmed = needed == 0 ? pingRound : (voters.count >= needed ? voters[needed - 1] : 0)
+        while let first = awaitingConfirmation.first, first.round <= confirmed {
+            awaitingConfirmation.removeFirst()
+            first.run()
+        }
     }
 
     private func changeRole(to newRole: Role) {
@@ -702,6 +769,7 @@ public final class Replica: @unchecked Sendable {
             prepared.removeAll()
             leaderBase = core.history.last
             owners.removeAll()
+            confirmedRound.removeAll()
             // Every session gets a full timeout from now (ZooKeeper's new leader does the same:
             // its learners' clients may have been cut off during the election).
             let now = monotonicMillis()
