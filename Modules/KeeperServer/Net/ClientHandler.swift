@@ -51,6 +51,14 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     var readPaused = false
     var context: ChannelHandlerContext?
     var remoteHost = "unknown"
+    /// Writes applied by the replica, not yet answered (filled on the replica's thread).
+    let completedWrites = CompletedWrites()
+    /// Hops to this connection's loop and answers the completed writes; set in channelActive.
+    var answerCompletedWrites: @Sendable () -> Void = {}
+    var allocator = ByteBufferAllocator()
+    /// Between channelRead and channelReadComplete: replies are flushed once, at the end.
+    var inReadBurst = false
+    var flushDeferred = false
 
     init(server: ServerContext) {
         self.server = server
@@ -66,6 +74,8 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         authIds = [Id(scheme: "ip", id: remoteHost)]
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let channel = context.channel
+        allocator = channel.allocator
+        answerCompletedWrites = { loopBound.eventLoop.execute { loopBound.value.answerCompleted() } }
         let e = ConnectionEntry(
             id: id, remote: "\(remoteHost):\(remote?.port ?? 0)", remoteHost: remoteHost, eventLoop: context.eventLoop,
             established: server.wallClock(),
@@ -91,7 +101,20 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Every frame of this read has been answered as far as it can be: one flush (one
+        // writev) for all of their replies instead of one per frame.
+        inReadBurst = false
+        if flushDeferred {
+            flushDeferred = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        inReadBurst = false
+        flushDeferred = false
         if case .refused = phase {
             self.context = nil
             return
@@ -122,6 +145,7 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
+        inReadBurst = true
         switch unwrapInboundIn(data) {
         case .fourLetterWord(let word, _):
             answer(fourLetterWord: word.description, context: context)
@@ -416,27 +440,47 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             readPaused = true
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let started = server.monotonicMillis()
+        let completed = completedWrites
+        let answer = answerCompletedWrites
         server.replica.submit(write, context: ctx) { outcome in
-            loopBound.eventLoop.execute {
-                let handler = loopBound.value
-                let elapsed = handler.server.monotonicMillis() - started
-                handler.server.stats.latency(elapsed)
-                handler.server.metrics.writeLatency.recordMilliseconds(elapsed)
-                handler.complete(index, with: Replies.write(xid: xid, outcome: outcome, fallbackZxid: handler.currentZxid()))
+            // On the replica's thread: only the first write of a batch hops to the loop.
+            if completed.append(CompletedWrites.Item(index: index, xid: xid, outcome: outcome, started: started)) {
+                answer()
             }
         }
     }
 
+    /// Answers every write the replica has completed since the last call: one task, one pump
+    /// and one flush for a whole applied batch.
+    func answerCompleted() {
+        let items = completedWrites.drain()
+        guard !items.isEmpty else { return }
+        let now = server.monotonicMillis()
+        let zxid = currentZxid()
+        for item in items {
+            let elapsed = now - item.started
+            server.stats.latency(elapsed)
+            server.metrics.writeLatency.recordMilliseconds(elapsed)
+            let reply = Replies.write(xid: item.xid, outcome: item.outcome, fallbackZxid: zxid, allocator: allocator)
+            store(item.index, reply)
+        }
+        pump()
+    }
+
     func complete(_ index: Int, with buffer: ByteBuffer) {
+        store(index, buffer)
+        pump()
+    }
+
+    /// Marks the request at `index` answered with `buffer`, without writing anything yet.
+    private func store(_ index: Int, _ buffer: ByteBuffer) {
         guard index >= head, index < queue.count else { return }
         if queue[index].countsAsOutstanding {
             queue[index].countsAsOutstanding = false
             server.outstanding.subtract(1, ordering: .relaxed)
         }
         queue[index].work = .ready(buffer)
-        pump()
     }
 
     /// Writes every answered request at the head of the queue, running reads that reached it.
@@ -477,7 +521,13 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
             context.read()
         }
-        if wrote { context.flush() }
+        if wrote {
+            if inReadBurst {
+                flushDeferred = true
+            } else {
+                context.flush()
+            }
+        }
     }
 
     private func writeReply(_ reply: ByteBuffer, item: Item, context: ChannelHandlerContext, wrote: inout Bool) {

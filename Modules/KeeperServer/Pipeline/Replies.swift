@@ -5,8 +5,12 @@ import NIOCore
 
 /// Turns applied txns into replies, as ZooKeeper's FinalRequestProcessor does.
 enum Replies {
-    static func write(xid: Int32, outcome: WriteOutcome, fallbackZxid: Zxid) -> ByteBuffer {
-        var buffer = ByteBuffer()
+    /// Room for a reply header (16 bytes) plus the largest fixed reply record, a Create2Response's
+    /// Stat (68 bytes) and path length: one allocation for nearly every reply.
+    static let typicalReplyCapacity = 128
+
+    static func write(xid: Int32, outcome: WriteOutcome, fallbackZxid: Zxid, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: typicalReplyCapacity)
         switch outcome {
         case .failed(let code):
             buffer.writeReply(ReplyHeader(xid: xid, zxid: fallbackZxid, err: code))
