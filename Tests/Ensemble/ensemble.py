@@ -177,11 +177,14 @@ class Node:
             f"clientPort={self.client_port}",
             "clientPortAddress=127.0.0.1",
             "4lw.commands.whitelist=*",
-            "admin.enableServer=false",
             f"maxClientCnxns={MAX_CLIENT_CNXNS}",
             f"minSessionTimeout={MIN_SESSION_TIMEOUT_MS}",
             f"maxSessionTimeout={MAX_SESSION_TIMEOUT_MS}",
         ]
+        extra = e.node_config(self) if e.node_config else []
+        if not any(line.startswith("admin.enableServer=") for line in extra):
+            lines.append("admin.enableServer=false")
+        lines += extra
         if self.observer:
             lines.append("peerType=observer")
         for other in e.nodes:
@@ -335,13 +338,16 @@ class Ensemble:
     """``voters`` participants and ``observers`` observers, sids 1..N, on loopback."""
 
     def __init__(self, voters=3, observers=0, kind=None, binary=None, proxied=True,
-                 workdir=None):
+                 workdir=None, node_config=None):
+        """``node_config(node)``, when given, returns extra zoo.cfg lines for that node (the
+        admin server, say, which is off otherwise)."""
         if voters < 1 or observers < 0:
             raise ValueError(f"voters={voters}, observers={observers}")
         self.kind = kind or server_kind()
         self.binary = binary or os.environ.get(
             "SK_BINARY", os.path.join(PACKAGE_ROOT, ".build", "debug", "swiftkeeper"))
         self.proxied = proxied
+        self.node_config = node_config
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"ensemble-{self.kind}-")
         self.nodes = []
