@@ -113,10 +113,6 @@ public final class KeeperServer: Sendable {
         try replica.start(tickTime: config.tickTime, group: clientGroup)
         ContainerReaper.start(on: replicaGroup.next(), replica: replica, store: store, interval: config.containerCheckInterval)
 
-        let logAdapter = log
-        backups = try BackupService.start(
-            config: config, store: { store.store }, log: { logAdapter.log }, logger: Logger(label: "swiftkeeper.backup"))
-
         let maxFrame = config.juteMaxBuffer
         clientChannel = try ServerBootstrap(group: clientGroup)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
@@ -140,6 +136,10 @@ public final class KeeperServer: Sendable {
         } else {
             admin = nil
         }
+        // Last, once nothing else can fail: a started service stays registered for its dataDir.
+        let logAdapter = log
+        backups = try BackupService.start(
+            config: config, store: { store.store }, log: { logAdapter.log }, logger: Logger(label: "swiftkeeper.backup"))
         logger.info(
             "serving", metadata: ["client": "\(clientChannel.localAddress.map { "\($0)" } ?? "?")", "dataDir": "\(config.dataDir)"])
     }
