@@ -2,6 +2,7 @@ import Foundation
 import KeeperBackup
 import KeeperModel
 import KeeperStore
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -42,12 +43,23 @@ final class RestoreUpload: @unchecked Sendable {
     func close() throws { try handle.close() }
 
     func discard() {
-        try? handle.close()
-        try? FileManager.default.removeItem(atPath: work)
+        do { try handle.close() } catch { RestoreCommand.logger.debug("closing \(path): \(error)") }
+        RestoreCommand.remove(work)
     }
 }
 
 enum RestoreCommand {
+    static let logger = Logger(label: "swiftkeeper.admin.restore")
+
+    /// Removes a scratch file or directory; a failure is logged (the leftover is harmless:
+    /// the next restore clears `store.incoming`, and uploads live under a unique name).
+    static func remove(_ path: String) {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        do { try FileManager.default.removeItem(atPath: path) } catch {
+            logger.warning("could not remove \(path): \(error)")
+        }
+    }
+
     struct Failure: Error {
         var status: HTTPResponseStatus
         var message: String
@@ -104,7 +116,7 @@ enum RestoreCommand {
     /// Decodes the upload into `store.incoming/data.mdb`, checks it, and returns its digest.
     static func prepare(_ upload: RestoreUpload, headers: HTTPHeaders, dataDir: String) throws -> TreeDigest {
         let incoming = dataDir + "/store.incoming"
-        try? FileManager.default.removeItem(atPath: incoming)
+        remove(incoming)
         try FileManager.default.createDirectory(atPath: incoming, withIntermediateDirectories: false)
         let target = incoming + "/" + KeeperStore.dataFileName
         guard FileManager.default.createFile(atPath: target, contents: nil) else {
@@ -122,9 +134,9 @@ enum RestoreCommand {
             try out.close()
             try input.close()
         } catch {
-            try? out.close()
-            try? input.close()
-            try? FileManager.default.removeItem(atPath: incoming)
+            do { try out.close() } catch { logger.debug("closing \(target): \(error)") }
+            do { try input.close() } catch { logger.debug("closing \(upload.path): \(error)") }
+            remove(incoming)
             throw Failure(status: .unprocessableEntity, message: "\(error)")
         }
         let digest: TreeDigest
@@ -133,13 +145,13 @@ enum RestoreCommand {
             configuration.readOnly = true
             digest = try KeeperStore(directory: incoming, configuration: configuration).verifyDigest()
         } catch {
-            try? FileManager.default.removeItem(atPath: incoming)
+            remove(incoming)
             throw Failure(status: .unprocessableEntity, message: "the uploaded snapshot is not a consistent store: \(error)")
         }
         if let expected = headers.first(name: OnlineBackupProtocol.digestHeader) {
             let count = headers.first(name: OnlineBackupProtocol.nodeCountHeader).flatMap { Int64($0) }
             guard UInt64(expected, radix: 16) == digest.value, count == nil || count == digest.nodeCount else {
-                try? FileManager.default.removeItem(atPath: incoming)
+                remove(incoming)
                 throw Failure(
                     status: .unprocessableEntity,
                     message: "the uploaded snapshot's tree (\(digest)) does not match the digest \(expected) its headers promise")

@@ -326,10 +326,14 @@ final class PeerLinkHandler: ChannelInboundHandler, Sendable {
                 return
             }
             var reader = JuteReader(d, maxLength: d.readableBytes)
-            guard let info = try? LearnerInfo(jute: &reader), info.serverID >= 0,
-                link.network.register(link, as: ServerID(UInt64(info.serverID)))
-            else {
-                link.network.logger.info("peer connection from an unknown server id; closed")
+            let info: LearnerInfo
+            do { info = try LearnerInfo(jute: &reader) } catch {
+                link.network.logger.info("peer connection with a bad LearnerInfo; closed", metadata: ["error": "\(error)"])
+                context.close(promise: nil)
+                return
+            }
+            guard info.serverID >= 0, link.network.register(link, as: ServerID(UInt64(info.serverID))) else {
+                link.network.logger.info("peer connection from unknown server id \(info.serverID); closed")
                 context.close(promise: nil)
                 return
             }
