@@ -3,7 +3,7 @@
 
     Tools/bench/loopback-rtt.py [--count 20000] [--size 100]
 
-An echo server thread and a client exchange SIZE-byte messages one at a time over 127.0.0.1
+An echo server process (forked, so no interpreter lock is shared) and a client exchange SIZE-byte messages one at a time over 127.0.0.1
 with TCP_NODELAY (as ZooKeeper clients and servers set it); prints p50/p99 of the round trip.
 Python's own overhead is inside the figure, so it is an upper bound of the kernel's RTT.
 """
@@ -11,7 +11,7 @@ Python's own overhead is inside the figure, so it is an upper bound of the kerne
 import argparse
 import socket
 import statistics
-import threading
+import os
 import time
 
 
@@ -37,9 +37,15 @@ def main():
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
-    thread = threading.Thread(target=echo, args=(listener, args.size), daemon=True)
-    thread.start()
-    client = socket.create_connection(listener.getsockname())
+    child = os.fork()
+    if child == 0:
+        try:
+            echo(listener, args.size)
+        finally:
+            os._exit(0)
+    address = listener.getsockname()
+    listener.close()
+    client = socket.create_connection(address)
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     message = bytes(args.size)
     samples = []
@@ -55,6 +61,7 @@ def main():
         if i >= 1000:  # the first thousand warm up
             samples.append((time.perf_counter_ns() - started) / 1000)
     client.close()
+    os.waitpid(child, 0)
     samples.sort()
     p99 = samples[int(len(samples) * 0.99)]
     print(f"loopback TCP round trip, {args.size} B, {args.count} samples: "

@@ -30,7 +30,7 @@ import time
 import shutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from servers import Cluster, read_rss_kib  # noqa: E402
+from servers import Cluster, read_memory_kib  # noqa: E402
 
 OP_CREATE, OP_GET_DATA = 1, 4
 NODES_PER_PARENT = 1000
@@ -196,8 +196,11 @@ def main():
         result["loadSeconds"] = round(seconds, 2)
         result["loadCreatesPerSecond"] = round(args.nodes / seconds)
         print(f"{args.kind}: loaded {args.nodes} znodes in {seconds:.1f} s ({args.nodes / seconds:,.0f}/s)", flush=True)
-        result["rssAfterLoadKiB"] = read_rss_kib(node.process.pid)
-        print(f"{args.kind}: VmRSS after load {result['rssAfterLoadKiB'] / 1024:.0f} MiB", flush=True)
+        memory = read_memory_kib(node.process.pid)
+        result["rssAfterLoadKiB"] = memory["VmRSS"]
+        result["memoryAfterLoadKiB"] = memory
+        print(f"{args.kind}: after load VmRSS {memory['VmRSS'] / 1024:.0f} MiB "
+              f"(RssAnon {memory.get('RssAnon', 0) / 1024:.0f}, RssFile {memory.get('RssFile', 0) / 1024:.0f})", flush=True)
         cluster.stop()
         result["dataDirBytes"] = sum(os.path.getsize(os.path.join(d, f))
                                      for d, _, files in os.walk(node.data_dir) for f in files)
@@ -206,7 +209,7 @@ def main():
             node.launch()
             t = first_read(node, last)
             times.append(round(t, 3))
-            rss.append(read_rss_kib(node.process.pid))
+            rss.append(read_memory_kib(node.process.pid)["VmRSS"])
             print(f"{args.kind}: restart {i + 1}: first read after {t:.3f} s, VmRSS {rss[-1] / 1024:.0f} MiB", flush=True)
             node.stop()
         result["restartSeconds"] = times

@@ -71,11 +71,22 @@ def four_letter(port, word, timeout=2.0):
 
 def read_rss_kib(pid):
     """VmRSS of a process in KiB, from /proc/PID/status."""
+    return read_memory_kib(pid)["VmRSS"]
+
+
+def read_memory_kib(pid):
+    """VmRSS and its parts (RssAnon: heap and stacks; RssFile: mapped files such as LMDB's
+    data file, pages the kernel can drop and re-read; RssShmem) in KiB, from /proc/PID/status."""
+    wanted = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
+    found = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise ServerError(f"/proc/{pid}/status has no VmRSS line")
+            key = line.split(":", 1)[0]
+            if key in wanted:
+                found[key] = int(line.split()[1])
+    if "VmRSS" not in found:
+        raise ServerError(f"/proc/{pid}/status has no VmRSS line")
+    return found
 
 
 class Node:
@@ -95,7 +106,7 @@ class Node:
 
     def command(self):
         if self.kind == "zookeeper":
-            return ["java", f"-Xmx{ZOOKEEPER_HEAP}", f"-Xms{ZOOKEEPER_HEAP}",
+            return ["java", f"-Xmx{ZOOKEEPER_HEAP}",
                     "-Dzookeeper.root.logger=WARN,CONSOLE",
                     "-Dzookeeper.console.threshold=WARN",
                     f"-Dzookeeper.log.dir={self.workdir}",
