@@ -626,12 +626,12 @@ public final class Replica: @unchecked Sendable {
     private func leaderPropose(
         _ request: WriteRequest, context: RequestContext, origin: ServerID, completion: (@Sendable (WriteOutcome) -> Void)?
     ) {
-        if lastCommitted < leaderBase || !held.isEmpty {
+        // Held in order while the history this leader brought into its epoch is not applied
+        // yet (prep must see it), and while the proposals in flight are at their bound (the
+        // connections' own limits throttle the clients; a burst already read is held here,
+        // never answered with an error).
+        if lastCommitted < leaderBase || !held.isEmpty || core.outstandingProposals >= ensemble.zab.maxOutstandingProposals {
             held.append((request, context, origin, completion))
-            return
-        }
-        guard core.outstandingProposals < ensemble.zab.maxOutstandingProposals else {
-            completion?(.failed(.connectionLoss))
             return
         }
         guard let zxid = core.nextZxid else {
@@ -864,6 +864,7 @@ public final class Replica: @unchecked Sendable {
         if !held.isEmpty && lastCommitted >= leaderBase, case .leading = role {
             let writes = held
             held.removeAll()
+            // Proposes until the bound, holding the rest again in their order.
             for (request, context, origin, completion) in writes {
                 leaderPropose(request, context: context, origin: origin, completion: completion)
             }
