@@ -206,6 +206,9 @@ final class PeerLink: @unchecked Sendable {
         var queue: [Item] = []
         var head = 0
         var closed = false
+        /// A pump is queued on the channel's loop: more items ride on it (one hop and one
+        /// flush for a burst of PROPOSALs and COMMITs, not one per packet).
+        var pumpScheduled = false
     }
 
     unowned let network: PeerNetwork
@@ -238,14 +241,20 @@ final class PeerLink: @unchecked Sendable {
                 return nil
             }
             s.queue.append(item)
-            return s.channel
+            guard !s.pumpScheduled, let channel = s.channel else { return nil }
+            s.pumpScheduled = true
+            return channel
         }
         channel?.eventLoop.execute { self.pump() }
     }
 
     /// Writes queued items while the socket accepts them; resumes on writability.
     func pump() {
-        guard let channel = state.withLock({ $0.channel }) else { return }
+        // Cleared before draining: an item queued from now on schedules another pump.
+        guard let channel = state.withLock({ s -> (any Channel)? in
+            s.pumpScheduled = false
+            return s.channel
+        }) else { return }
         channel.eventLoop.preconditionInEventLoop()
         var wrote = false
         while channel.isWritable {
