@@ -89,10 +89,12 @@ enum RestoreCommand {
             defer { upload.discard() }
             do {
                 try upload.close()
-                let digest = try prepare(upload, headers: headers, dataDir: server.config.dataDir)
+                let prepared = server.config.dataDir + "/store.restore"
+                let digest = try prepare(upload, headers: headers, into: prepared)
+                defer { remove(prepared) }
                 let done = DispatchSemaphore(value: 0)
                 let result = ResultBox()
-                server.replica.restore(to: digest.zxid) { outcome in
+                server.replica.restore(from: prepared, to: digest.zxid) { outcome in
                     result.set(outcome)
                     done.signal()
                 }
@@ -113,9 +115,11 @@ enum RestoreCommand {
         thread.start()
     }
 
-    /// Decodes the upload into `store.incoming/data.mdb`, checks it, and returns its digest.
-    static func prepare(_ upload: RestoreUpload, headers: HTTPHeaders, dataDir: String) throws -> TreeDigest {
-        let incoming = dataDir + "/store.incoming"
+    /// Decodes the upload into `directory/data.mdb` (synced), checks it, and returns its
+    /// digest. Startup ignores and removes this directory: only the replica, after emptying
+    /// the log, moves it to `store.incoming`, which startup finishes installing.
+    static func prepare(_ upload: RestoreUpload, headers: HTTPHeaders, into directory: String) throws -> TreeDigest {
+        let incoming = directory
         remove(incoming)
         try FileManager.default.createDirectory(atPath: incoming, withIntermediateDirectories: false)
         let target = incoming + "/" + KeeperStore.dataFileName

@@ -914,12 +914,13 @@ public final class Replica: @unchecked Sendable {
     }
 
     /// The admin `restore` command: replaces the whole state of a standalone server with the
-    /// store prepared in `dataDir/store.incoming` (a complete, synced LMDB snapshot at `zxid`).
+    /// store prepared in the directory `prepared` (a complete, checked, synced LMDB snapshot
+    /// at `zxid`).
     /// Clients are disconnected, writes in flight fail, the log is emptied, the store swapped
     /// in, and the server starts a new epoch on it (ZooKeeper 3.9's `restore` also replaces the
     /// server's database wholesale). An ensemble member refuses: restoring one member under a
     /// running quorum would fork the history (see the README's restore runbook).
-    func restore(to zxid: Zxid, completion: @escaping @Sendable (Result<Zxid, any Error>) -> Void) {
+    func restore(from prepared: String, to zxid: Zxid, completion: @escaping @Sendable (Result<Zxid, any Error>) -> Void) {
         loop.execute {
             guard self.ensemble.isStandalone else {
                 completion(.failure(ServerStartError(
@@ -934,11 +935,18 @@ public final class Replica: @unchecked Sendable {
             self.role = .looking
             self.failWaiting(.connectionLoss)
             do {
+                // The log first: once the store moves in, no record of the old history may
+                // be replayed on top of it after a crash.
                 try self.log.reset()
                 self.unapplied.removeAll()
                 self.unappliedHead = 0
                 self.prepared.removeAll()
                 let directory = self.dataDir + "/store"
+                try removeDirectory(directory + ".incoming")
+                guard rename(prepared, directory + ".incoming") == 0 else {
+                    throw ServerStartError(message: "cannot move \(prepared) to \(directory).incoming: \(String(cString: strerror(errno)))")
+                }
+                try syncDirectory(self.dataDir)
                 try Self.swapInIncomingStore(dataDir: self.dataDir)
                 let fresh = try KeeperStore(directory: directory, configuration: self.storeConfiguration)
                 let applied = try fresh.lastAppliedZxid()

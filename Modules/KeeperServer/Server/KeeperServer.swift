@@ -167,6 +167,8 @@ public final class KeeperServer: Sendable {
             try Replica.swapInIncomingStore(dataDir: config.dataDir)
         }
         try removeDirectory(directory + ".old")
+        // An admin restore's upload, decoded but not yet installed when the server stopped.
+        try removeDirectory(directory + ".restore")
         do {
             return try KeeperStore(directory: directory, configuration: configuration)
         } catch StoreError.unsyncedAtSystemCrash {
