@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 
 import pytest
 from kazoo.client import KazooClient
@@ -84,12 +85,11 @@ class Writers:
             return len(self.acked)
 
     def wait_for(self, n, deadline_s=120.0):
-        import time
         end = time.monotonic() + deadline_s
         while self.count() < n:
             assert not self.errors, self.errors
             assert time.monotonic() < end, f"only {self.count()} of {n} writes acknowledged"
-            time.sleep(0.01)
+            time.sleep(0.01)  # the poll interval of a wait bounded by its deadline
 
     def finish(self):
         self.stop.set()
