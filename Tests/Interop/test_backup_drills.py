@@ -190,6 +190,11 @@ def test_scheduled_backups_archive_the_log_and_purge_it(server_factory, zk_facto
     for i in range(600):
         zk.create(f"/sched/n{i}", str(i).encode())
     last_zxid = zk.get("/sched/n599")[1].mzxid
+    # Archiving carries what is committed when a segment closes: more writes than a segment
+    # holds make sure one closes after n599 is committed (the active segment is never
+    # archived, as PostgreSQL never archives the WAL file it is writing).
+    for i in range(60):
+        zk.create(f"/sched/pad{i}", b"")
 
     def archived_and_purged():
         status = admin_json(srv, "backup")

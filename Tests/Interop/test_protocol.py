@@ -169,9 +169,15 @@ def test_frame_length_limit_is_jute_maxbuffer(raw_factory, base):
     assert reply.err == jute.OK
 
     too_big = raw_factory()
-    too_big.send_raw(frame_for_set_data(f"{base}/b", MAX_BUFFER + 1))
-    with pytest.raises(jute.ConnectionClosed):
-        too_big._read_reply()
+    try:
+        too_big.send_raw(frame_for_set_data(f"{base}/b", MAX_BUFFER + 1))
+    except (ConnectionResetError, BrokenPipeError):
+        # The server refuses the frame from its length prefix and closes while the rest is
+        # still being sent: the client sees the connection reset under its send.
+        pass
+    else:
+        with pytest.raises(jute.ConnectionClosed):
+            too_big._read_reply()
 
     negative = raw_factory()
     negative.sock.sendall(struct.pack("!i", -1))
