@@ -99,12 +99,13 @@ func parentDirectory(of path: String) -> String {
     return slash == path.startIndex ? "/" : String(path[..<slash])
 }
 
-/// Removes a directory of plain files (a log or store directory); nothing when it is missing.
-func removeDirectory(_ path: String) throws {
+/// The names in a directory (without "." and ".."); nil when it does not exist.
+func directoryEntries(_ path: String) throws -> [String]? {
     guard let dir = opendir(path) else {
-        if errno == ENOENT { return }
+        if errno == ENOENT { return nil }
         throw ServerStartError(message: "cannot open directory \(path): \(String(cString: strerror(errno)))")
     }
+    defer { closedir(dir) }
     var names: [String] = []
     while let entry = readdir(dir) {
         let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
@@ -112,12 +113,20 @@ func removeDirectory(_ path: String) throws {
         }
         if name != "." && name != ".." { names.append(name) }
     }
-    closedir(dir)
-    for name in names {
-        guard unlink(path + "/" + name) == 0 || errno == ENOENT else {
-            throw ServerStartError(message: "cannot remove \(path)/\(name): \(String(cString: strerror(errno)))")
-        }
+    return names
+}
+
+/// Removes a file; nothing when it is missing.
+func removeFile(_ path: String) throws {
+    guard unlink(path) == 0 || errno == ENOENT else {
+        throw ServerStartError(message: "cannot remove \(path): \(String(cString: strerror(errno)))")
     }
+}
+
+/// Removes a directory of plain files (a log or store directory); nothing when it is missing.
+func removeDirectory(_ path: String) throws {
+    guard let names = try directoryEntries(path) else { return }
+    for name in names { try removeFile(path + "/" + name) }
     guard rmdir(path) == 0 || errno == ENOENT else {
         throw ServerStartError(message: "cannot remove directory \(path): \(String(cString: strerror(errno)))")
     }

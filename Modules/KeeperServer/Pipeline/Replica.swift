@@ -243,14 +243,8 @@ public final class Replica: @unchecked Sendable {
             tickTime: options.tickTime, serverID: Int(ensemble.zab.myID.rawValue), wallClockMillis: wallClock())
 
         // Snapshot files a crash left behind (a SNAP being sent or received) are stale.
-        if let dir = opendir(dataDir) {
-            var stale: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name.hasPrefix("snapshot.outgoing.") || name == "snapshot.incoming" { stale.append(name) }
-            }
-            closedir(dir)
-            for name in stale { unlink(dataDir + "/" + name) }
+        for name in try directoryEntries(dataDir) ?? [] where name.hasPrefix("snapshot.outgoing.") || name == "snapshot.incoming" {
+            try removeFile(dataDir + "/" + name)
         }
         let applied = try store.store.read { try $0.lastAppliedZxid() }
         guard applied >= log.oldestZxid else {
@@ -266,19 +260,7 @@ public final class Replica: @unchecked Sendable {
             entries.append(Proposal(zxid: zxid, payload: payload))
         }
         unapplied = entries.map { Unapplied(zxid: $0.zxid, payload: $0.payload, entry: nil) }
-        var (accepted, current) = try epochs.load()
-        // A data directory made by a restore or an import (or by a version before epoch files)
-        // holds txns of epochs it has no record of accepting: record them, so the next epoch
-        // this server takes part in is above every zxid it holds.
-        if current < last.epoch {
-            logger.notice("recording epoch \(last.epoch) of the data's newest zxid \(last) in the epoch files")
-            if accepted < last.epoch {
-                accepted = last.epoch
-                try epochs.storeAccepted(accepted)
-            }
-            current = last.epoch
-            try epochs.storeCurrent(current)
-        }
+        let (accepted, current) = try epochs.load(recording: last.epoch)
         core = ZabCore(
             config: ensemble.zab,
             durable: ZabDurableState(
@@ -882,35 +864,44 @@ public final class Replica: @unchecked Sendable {
             return
         }
         do {
-            try log.reset()
-            unapplied.removeAll()
-            unappliedHead = 0
-            prepared.removeAll()
-            let directory = dataDir + "/store"
-            let incoming = directory + ".incoming"
-            try removeDirectory(incoming)
-            guard mkdir(incoming, 0o750) == 0 else {
-                throw ServerStartError(message: "cannot create \(incoming): \(String(cString: strerror(errno)))")
+            try replaceStore(at: zxid, what: "the snapshot from \(leader)") { incoming in
+                guard mkdir(incoming, 0o750) == 0 else {
+                    throw ServerStartError(message: "cannot create \(incoming): \(String(cString: strerror(errno)))")
+                }
+                guard rename(r.sink.path, incoming + "/" + KeeperStore.dataFileName) == 0 else {
+                    throw ServerStartError(message: "cannot move the snapshot into \(incoming): \(String(cString: strerror(errno)))")
+                }
+                try syncDirectory(incoming)
             }
-            guard rename(r.sink.path, incoming + "/" + KeeperStore.dataFileName) == 0 else {
-                throw ServerStartError(message: "cannot move the snapshot into \(incoming): \(String(cString: strerror(errno)))")
-            }
-            try syncDirectory(incoming)
-            try Self.swapInIncomingStore(dataDir: dataDir)
-            let fresh = try KeeperStore(directory: directory, configuration: storeConfiguration)
-            let applied = try fresh.lastAppliedZxid()
-            guard applied == zxid else {
-                throw ServerStartError(message: "the snapshot from \(leader) is at zxid \(applied), SNAP announced \(zxid)")
-            }
-            storeSlot.replace(with: fresh)
-            lastCommitted = zxid
-            publishedCommitted.store(zxid.rawValue, ordering: .releasing)
-            prep = Prep(options: prepOptions)
-            reloadSessions()
-            try removeDirectory(directory + ".old")
         } catch {
             fail(because: error)
         }
+    }
+
+    /// Replaces the log and the store with a store at `zxid` that `stage` puts into
+    /// `store.incoming` (complete and synced). Crash-safe order: the log is emptied first, so
+    /// no record of the old history is ever replayed onto the new store; then the store moves
+    /// in with renames that `KeeperServer.openStore` finishes if a crash cuts them short.
+    private func replaceStore(at zxid: Zxid, what: String, stage: (_ incoming: String) throws -> Void) throws {
+        try log.reset()
+        unapplied.removeAll()
+        unappliedHead = 0
+        prepared.removeAll()
+        let directory = dataDir + "/store"
+        try removeDirectory(directory + ".incoming")
+        try stage(directory + ".incoming")
+        try Self.swapInIncomingStore(dataDir: dataDir)
+        let fresh = try KeeperStore(directory: directory, configuration: storeConfiguration)
+        let applied = try fresh.lastAppliedZxid()
+        guard applied == zxid else {
+            throw ServerStartError(message: "\(what) is at zxid \(applied), expected \(zxid)")
+        }
+        storeSlot.replace(with: fresh)
+        try removeDirectory(directory + ".old")
+        lastCommitted = zxid
+        publishedCommitted.store(zxid.rawValue, ordering: .releasing)
+        prep = Prep(options: prepOptions)
+        reloadSessions()
     }
 
     /// The admin `restore` command: replaces the whole state of a standalone server with the
@@ -935,45 +926,21 @@ public final class Replica: @unchecked Sendable {
             self.role = .looking
             self.failWaiting(.connectionLoss)
             do {
-                // The log first: once the store moves in, no record of the old history may
-                // be replayed on top of it after a crash.
-                try self.log.reset()
-                self.unapplied.removeAll()
-                self.unappliedHead = 0
-                self.prepared.removeAll()
-                let directory = self.dataDir + "/store"
-                try removeDirectory(directory + ".incoming")
-                guard rename(prepared, directory + ".incoming") == 0 else {
-                    throw ServerStartError(message: "cannot move \(prepared) to \(directory).incoming: \(String(cString: strerror(errno)))")
+                try self.replaceStore(at: zxid, what: "the restored store") { incoming in
+                    guard rename(prepared, incoming) == 0 else {
+                        throw ServerStartError(message: "cannot move \(prepared) to \(incoming): \(String(cString: strerror(errno)))")
+                    }
+                    try syncDirectory(self.dataDir)
                 }
-                try syncDirectory(self.dataDir)
-                try Self.swapInIncomingStore(dataDir: self.dataDir)
-                let fresh = try KeeperStore(directory: directory, configuration: self.storeConfiguration)
-                let applied = try fresh.lastAppliedZxid()
-                guard applied == zxid else {
-                    throw ServerStartError(message: "the restored store is at zxid \(applied), expected \(zxid)")
-                }
-                self.storeSlot.replace(with: fresh)
-                try removeDirectory(directory + ".old")
-                self.lastCommitted = applied
-                self.publishedCommitted.store(applied.rawValue, ordering: .releasing)
-                self.prep = Prep(options: self.prepOptions)
-                self.reloadSessions()
-                var (accepted, current) = try self.epochs.load()
-                if current < applied.epoch {
-                    accepted = max(accepted, applied.epoch)
-                    current = applied.epoch
-                    try self.epochs.storeAccepted(accepted)
-                    try self.epochs.storeCurrent(current)
-                }
+                let (accepted, current) = try self.epochs.load(recording: zxid.epoch)
                 self.core = ZabCore(
                     config: self.ensemble.zab,
                     durable: ZabDurableState(
-                        acceptedEpoch: accepted, currentEpoch: current, history: History(base: applied, entries: []),
-                        applied: applied))
+                        acceptedEpoch: accepted, currentEpoch: current, history: History(base: zxid, entries: []),
+                        applied: zxid))
                 self.execute(self.core.start())
-                self.logger.notice("restored the store at \(applied) through the admin restore command")
-                completion(.success(applied))
+                self.logger.notice("restored the store at \(zxid) through the admin restore command")
+                completion(.success(zxid))
             } catch {
                 self.fail(because: error)
                 completion(.failure(error))

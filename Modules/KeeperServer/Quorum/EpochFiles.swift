@@ -23,6 +23,21 @@ struct EpochFiles {
         return (accepted, current)
     }
 
+    /// Loads the epochs, first recording `epoch` as accepted and current when the data holds
+    /// txns of an epoch the files have no record of (a restored or imported data directory, or
+    /// one from before epoch files): the next epoch is then above every zxid the data holds.
+    func load(recording epoch: UInt32) throws -> (accepted: UInt32, current: UInt32) {
+        var (accepted, current) = try load()
+        guard current < epoch else { return (accepted, current) }
+        if accepted < epoch {
+            accepted = epoch
+            try storeAccepted(accepted)
+        }
+        current = epoch
+        try storeCurrent(current)
+        return (accepted, current)
+    }
+
     func storeAccepted(_ epoch: UInt32) throws { try writeEpoch(epoch, to: acceptedPath) }
     func storeCurrent(_ epoch: UInt32) throws { try writeEpoch(epoch, to: currentPath) }
 
