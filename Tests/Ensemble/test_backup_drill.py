@@ -102,6 +102,13 @@ class Writers:
         return dict(self.acked)
 
 
+def answers_ruok(node):
+    try:
+        return node.four_letter("ruok") == "imok"
+    except OSError:
+        return False
+
+
 def tree(client):
     client.sync("/drill")
     return {name: client.get(f"/drill/{name}")[0] for name in client.get_children("/drill")}
@@ -146,8 +153,16 @@ def test_drill1_an_ensemble_destroyed_and_restored_from_online_backups(tmp_path)
         shutil.rmtree(restored.data_dir)
         keeperctl(ensemble, "restore", "--from", backups, "--data-dir", restored.data_dir)
         restored.write_files()  # myid back
+        # The restored server first, and up (voting) before the empty ones start: two empty
+        # servers are a quorum of three and would otherwise elect one of themselves.
+        restored.launch()
+        end = time.monotonic() + 60.0
+        while not answers_ruok(restored):
+            assert time.monotonic() < end, "the restored server did not come up"
+            time.sleep(0.01)  # the poll interval of a wait bounded by its deadline
         for node in ensemble.nodes:
-            node.launch()
+            if node is not restored:
+                node.launch()
         ensemble.wait_healthy()
 
         trees = []
