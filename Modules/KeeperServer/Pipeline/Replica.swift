@@ -469,6 +469,13 @@ public final class Replica: @unchecked Sendable {
             }
         case .closed(let peer, let link):
             closeLink(peer, link)
+        case .electionPeerConnected(let peer):
+            // Tell a peer that just came up our vote at once, as ZooKeeper's connection manager
+            // does, instead of at our next re-send: otherwise two servers that start together
+            // may settle on a leader between themselves before they hear a better candidate.
+            if core.isElecting {
+                network?.sendNotification(PeerMessages.notification(Notification(vote: core.currentVote, state: .looking)), to: peer)
+            }
         }
     }
 

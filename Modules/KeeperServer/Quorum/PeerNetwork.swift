@@ -23,6 +23,9 @@ enum PeerEvent: Sendable {
     case notification(from: ServerID, ElectionNotification)
     case packet(from: ServerID, link: PeerLinkID, QuorumPacket)
     case closed(peer: ServerID, link: PeerLinkID)
+    /// A peer opened an election connection to us: it has just started (or reconnected) and
+    /// may not have heard our vote yet.
+    case electionPeerConnected(ServerID)
 }
 
 /// The ensemble's connections (ZooKeeper Administrator's Guide, "Cluster Options": each
@@ -439,6 +442,7 @@ final class ElectionInboundHandler: ChannelInboundHandler, @unchecked Sendable {
                 return
             }
             peer = id
+            onEvent(.electionPeerConnected(id))
         case .message(let message):
             guard let peer else { return }
             do {
