@@ -19,17 +19,51 @@ public enum ZNodePath {
     /// Validates `path`; `isSequential` allows a trailing `/` the sequence suffix completes
     /// (ZooKeeper validates `path + "1"` for sequential creates).
     public static func validate(_ path: String, isSequential: Bool = false) throws(Invalid) {
+        if isValidASCII(path, isSequential: isSequential) { return }
         try validateScalars(Array(isSequential ? (path + "1").unicodeScalars : path.unicodeScalars), original: path)
     }
 
     /// Whether `path` passes `validate`.
     public static func isValid(_ path: String) -> Bool {
+        if isValidASCII(path, isSequential: false) { return true }
         do {
             try validate(path)
             return true
         } catch {
             return false
         }
+    }
+
+    /// The common case without allocating: true when `path` is printable ASCII and valid by
+    /// the rules of `validateScalars` (every write is checked two or three times on the way
+    /// to the store). False says nothing: the full check then decides and words the error.
+    static func isValidASCII(_ path: String, isSequential: Bool) -> Bool {
+        let slash = UInt8(ascii: "/")
+        let dot = UInt8(ascii: ".")
+        let checked: Bool? = path.utf8.withContiguousStorageIfAvailable { bytes in
+            let n = bytes.count
+            guard n > 0, bytes[0] == slash else { return false }
+            if n == 1 { return true }
+            // "." and ".." are refused as whole names; a sequential create's last name gets
+            // its counter appended, so it may be empty, "." or "..".
+            func isRelative(_ start: Int, _ end: Int) -> Bool {
+                let length = end - start
+                return (length == 1 && bytes[start] == dot) || (length == 2 && bytes[start] == dot && bytes[start + 1] == dot)
+            }
+            var nameStart = 1
+            for i in 1..<n {
+                let b = bytes[i]
+                if b == slash {
+                    if bytes[i - 1] == slash || isRelative(nameStart, i) { return false }
+                    nameStart = i + 1
+                } else if b < 0x20 || b >= 0x7f {
+                    return false
+                }
+            }
+            if isSequential { return true }
+            return nameStart < n && !isRelative(nameStart, n)
+        }
+        return checked ?? false
     }
 
     static func validateScalars(_ chars: [Unicode.Scalar], original: String) throws(Invalid) {

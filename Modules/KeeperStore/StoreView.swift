@@ -161,6 +161,13 @@ public struct StoreView {
         }
     }
 
+    /// The ACL, Stat and child-create count of `path` from one lookup (what a write's prep
+    /// needs), or nil.
+    public func aclAndChildCreates(at path: String) throws -> (acl: [ACL], stat: Stat, childCreates: Int32)? {
+        guard let r = try record(path, withData: false) else { return nil }
+        return (try aclList(r.aclID, path: path), r.clientStat, r.cversion)
+    }
+
     /// The number of child creates of `path` (ZooKeeper's stored cversion), or nil: the
     /// counter a sequential child's %010d suffix is made from. Prep names a sequential node
     /// `path + ZNodePath.sequenceSuffix(count)` and logs `parentCVersion = count + 1`

@@ -1,5 +1,5 @@
 import Testing
-import KeeperModel
+@testable import KeeperModel
 
 @Suite struct ZNodePathTests {
     @Test(arguments: ["/", "/a", "/a/b", "/a.b", "/..a", "/a/...", "/zookeeper", "/ü", "/\u{d7ff}"])
@@ -63,5 +63,50 @@ import KeeperModel
         #expect(EphemeralOwner.ttl(EphemeralOwner.maxTTL + 1) == nil)
         #expect(!EphemeralOwner.isSession(EphemeralOwner.container))
         #expect(EphemeralOwner.isSession(0x1234))
+    }
+}
+
+@Suite struct ZNodePathFastPathTests {
+    /// The ASCII fast path never accepts a path the full check refuses, and accepts every valid
+    /// ASCII path (so the full check only runs for errors and non-ASCII names).
+    @Test func fastPathAgreesWithTheFullCheck() {
+        let alphabet: [Character] = ["/", "/", "/", ".", ".", "a", "b", "\u{0}", "\u{1f}", "\u{7f}", " ", "~", "ü"]
+        var rng = SplitMix64(seed: 42)
+        var fastAccepted = 0
+        for _ in 0..<200_000 {
+            let length = Int(rng.next() % 9)
+            var path = ""
+            for _ in 0..<length { path.append(alphabet[Int(rng.next() % UInt64(alphabet.count))]) }
+            for sequential in [false, true] {
+                let full: Bool
+                do {
+                    try ZNodePath.validateScalars(
+                        Array(sequential ? (path + "1").unicodeScalars : path.unicodeScalars), original: path)
+                    full = true
+                } catch {
+                    full = false
+                }
+                let fast = ZNodePath.isValidASCII(path, isSequential: sequential)
+                if fast { fastAccepted += 1 }
+                #expect(!fast || full, "fast path accepted \(path.debugDescription) (sequential: \(sequential))")
+                if full && path.utf8.allSatisfy({ $0 < 0x80 }) {
+                    #expect(fast, "fast path refused valid \(path.debugDescription) (sequential: \(sequential))")
+                }
+            }
+        }
+        #expect(fastAccepted > 1000)
+    }
+}
+
+/// A small deterministic generator (the test must not depend on the system's random source).
+private struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -178,6 +178,16 @@ public final class Replica: @unchecked Sendable {
         var zxid: Zxid
         var payload: [UInt8]
         var entry: TxnEntry?
+        /// The leader's own client's write: answered when this txn is applied (writes from
+        /// elsewhere are matched by session and cxid in `waiting`).
+        var completion: (@Sendable (WriteOutcome) -> Void)? = nil
+    }
+
+    /// A write an event loop submitted, waiting in `intake` for the replica.
+    struct Submitted {
+        var request: WriteRequest
+        var context: RequestContext
+        var completion: @Sendable (WriteOutcome) -> Void
     }
 
     struct WaitKey: Hashable {
@@ -339,14 +349,22 @@ public final class Replica: @unchecked Sendable {
                         fail(because: error)
                         return
                     }
-                    unapplied.append(Unapplied(zxid: p.zxid, payload: p.payload, entry: prepared.removeValue(forKey: p.zxid)))
+                    var u = Unapplied(zxid: p.zxid, payload: p.payload, entry: nil)
+                    if let mine = justPrepared, mine.zxid == p.zxid {
+                        u.entry = mine.entry
+                        u.completion = mine.completion
+                        justPrepared = nil
+                    }
+                    unapplied.append(u)
                 }
             case .truncateLog(let zxid):
                 do { try log.truncate(after: zxid) } catch {
                     fail(because: error)
                     return
                 }
-                while unapplied.count > unappliedHead, let lastEntry = unapplied.last, lastEntry.zxid > zxid { unapplied.removeLast() }
+                while unapplied.count > unappliedHead, let lastEntry = unapplied.last, lastEntry.zxid > zxid {
+                    unapplied.removeLast().completion?(.failed(.connectionLoss))
+                }
                 logger.notice("log truncated after \(zxid) on the leader's request (TRUNC)")
             case .installSnapshot(let from, let through): installSnapshot(from: from, through: through)
             case .persistAcceptedEpoch(let epoch):
@@ -576,18 +594,59 @@ public final class Replica: @unchecked Sendable {
 
     // MARK: Writes
 
-    /// Txns prepped here, by zxid, until their appendLog: saves decoding them again.
-    private var prepared: [Zxid: TxnEntry] = [:]
+    /// The txn leaderPropose just prepped, until the core's appendLog for its zxid takes it
+    /// (saves decoding it again, and carries its completion).
+    private var justPrepared: (zxid: Zxid, entry: TxnEntry, completion: (@Sendable (WriteOutcome) -> Void)?)?
+
+    /// Writes the event loops submitted, in submission order; the replica takes them all in
+    /// one task (one hop and one store read transaction per batch instead of per write).
+    private let intake = Mutex<[Submitted]>([])
 
     /// Submits a write; `completion` runs on the replica's loop once it is applied.
+    ///
+    /// Order: a write submitted before another request hops to the replica (closeSession,
+    /// sync) is proposed before that request runs: the drain task of a non-empty intake was
+    /// scheduled before it, and the loop runs tasks in order.
     public func submit(
         _ request: WriteRequest, context: RequestContext, completion: @escaping @Sendable (WriteOutcome) -> Void
     ) {
-        loop.execute { self.propose(request, context: context, completion: completion) }
+        let first = intake.withLock { list in
+            list.append(Submitted(request: request, context: context, completion: completion))
+            return list.count == 1
+        }
+        if first { loop.execute { self.drainIntake() } }
+    }
+
+    private func drainIntake() {
+        var batch: [Submitted] = []
+        intake.withLock { swap(&batch, &$0) }
+        guard case .leading = role, failed == nil, batch.count > 1 else {
+            for s in batch { propose(s.request, context: s.context, completion: s.completion) }
+            return
+        }
+        // The leader preps the whole batch against one read transaction: nothing is applied
+        // to the store while it runs, and prep sees the txns in flight itself.
+        var next = 0
+        do {
+            try store.read { view in
+                while next < batch.count {
+                    let s = batch[next]
+                    next += 1
+                    propose(s.request, context: s.context, completion: s.completion, view: view)
+                }
+            }
+        } catch {
+            fail(because: error)
+        }
+        while next < batch.count {
+            batch[next].completion(.failed(failed ?? .systemError))
+            next += 1
+        }
     }
 
     private func propose(
-        _ request: WriteRequest, context: RequestContext, completion: (@Sendable (WriteOutcome) -> Void)?
+        _ request: WriteRequest, context: RequestContext, completion: (@Sendable (WriteOutcome) -> Void)?,
+        view: StoreView? = nil
     ) {
         loop.preconditionInEventLoop()
         if let failed {
@@ -596,7 +655,7 @@ public final class Replica: @unchecked Sendable {
         }
         switch role {
         case .leading:
-            leaderPropose(request, context: context, origin: myID, completion: completion)
+            leaderPropose(request, context: context, origin: myID, completion: completion, view: view)
         case .following, .observing:
             let payload = ForwardedWrite(origin: myID.rawValue, context: context, request: request).encode()
             let actions = core.forward(payload)
@@ -613,7 +672,8 @@ public final class Replica: @unchecked Sendable {
     }
 
     private func leaderPropose(
-        _ request: WriteRequest, context: RequestContext, origin: ServerID, completion: (@Sendable (WriteOutcome) -> Void)?
+        _ request: WriteRequest, context: RequestContext, origin: ServerID, completion: (@Sendable (WriteOutcome) -> Void)?,
+        view: StoreView? = nil
     ) {
         // Held in order while the history this leader brought into its epoch is not applied
         // yet (prep must see it), and while the proposals in flight are at their bound (the
@@ -636,8 +696,12 @@ public final class Replica: @unchecked Sendable {
         let time = wallClock()
         var txn: Txn
         do {
-            txn = try store.read { view in
-                prep.prepare(request, context: context, zxid: zxid.rawValue, time: time, tree: ViewTree(view: view))
+            if let view {
+                txn = prep.prepare(request, context: context, zxid: zxid.rawValue, time: time, tree: ViewTree(view: view))
+            } else {
+                txn = try store.read { view in
+                    prep.prepare(request, context: context, zxid: zxid.rawValue, time: time, tree: ViewTree(view: view))
+                }
             }
         } catch {
             fail(because: error)
@@ -654,7 +718,8 @@ public final class Replica: @unchecked Sendable {
         let entry = TxnEntry(
             header: TxnHeader(clientID: context.session, cxid: context.cxid, zxid: zxid, time: time, type: txn.opCode),
             txn: txn)
-        var buffer = ByteBuffer()
+        // One allocation for a typical txn instead of a realloc per growth step.
+        var buffer = ByteBufferAllocator().buffer(capacity: 512)
         TxnCodec.write(entry, to: &buffer)
         let actions: [Action]
         do {
@@ -664,10 +729,16 @@ public final class Replica: @unchecked Sendable {
         } catch {
             preconditionFailure("propose refused after its checks passed: \(error)")
         }
-        if let completion { waiting[WaitKey(session: context.session, cxid: context.cxid), default: []].append(completion) }
         if case .closeSession = txn { sessions.markClosing(context.session) }
-        prepared[zxid] = entry
+        justPrepared = (zxid, entry, completion)
         execute(actions)
+        if let unlogged = justPrepared {
+            // No appendLog for it (the core stepped down meanwhile): its completion waits by key.
+            justPrepared = nil
+            if let completion = unlogged.completion {
+                waiting[WaitKey(session: context.session, cxid: context.cxid), default: []].append(completion)
+            }
+        }
     }
 
     /// A request that must not be answered before this server has applied every write the
@@ -701,6 +772,7 @@ public final class Replica: @unchecked Sendable {
         let pending = waiting
         waiting.removeAll()
         for list in pending.values { for c in list { c(.failed(code)) } }
+        failUnappliedCompletions(code)
         let heldWrites = held
         held.removeAll()
         for h in heldWrites { h.3?(.failed(code)) }
@@ -708,6 +780,18 @@ public final class Replica: @unchecked Sendable {
         // longer vouch for, and their connections are being closed.
         syncs.removeAll()
         awaitingConfirmation.removeAll()
+    }
+
+    /// Answers the leader's own writes still in the log with `code`; their txns stay.
+    private func failUnappliedCompletions(_ code: KeeperErrorCode) {
+        var i = unappliedHead
+        while i < unapplied.count {
+            if let completion = unapplied[i].completion {
+                unapplied[i].completion = nil
+                completion(.failed(code))
+            }
+            i += 1
+        }
     }
 
     // MARK: Confirming leadership (sync)
@@ -755,7 +839,6 @@ public final class Replica: @unchecked Sendable {
         switch newRole {
         case .leading:
             prep = Prep(options: prepOptions)
-            prepared.removeAll()
             leaderBase = core.history.last
             owners.removeAll()
             confirmedRound.removeAll()
@@ -779,8 +862,10 @@ public final class Replica: @unchecked Sendable {
     private func commit(upTo zxid: Zxid) {
         loop.preconditionInEventLoop()
         var batch: [TxnEntry] = []
+        var completions: [(@Sendable (WriteOutcome) -> Void)?] = []
         while unappliedHead < unapplied.count && unapplied[unappliedHead].zxid <= zxid {
             let u = unapplied[unappliedHead]
+            completions.append(u.completion)
             if let entry = u.entry {
                 batch.append(entry)
             } else {
@@ -831,7 +916,7 @@ public final class Replica: @unchecked Sendable {
             }
         }
         let now = monotonicMillis()
-        for (entry, result) in zip(batch, results) {
+        for (i, (entry, result)) in zip(batch, results).enumerated() {
             let session = entry.header.clientID
             switch entry.txn {
             case .createSession(let t):
@@ -843,6 +928,11 @@ public final class Replica: @unchecked Sendable {
             default:
                 break
             }
+            if let completion = completions[i] {
+                completion(.applied(entry, result))
+                continue
+            }
+            guard !waiting.isEmpty else { continue }
             let key = WaitKey(session: session, cxid: entry.header.cxid)
             if var list = waiting[key], !list.isEmpty {
                 let completion = list.removeFirst()
@@ -891,9 +981,9 @@ public final class Replica: @unchecked Sendable {
     /// in with renames that `KeeperServer.openStore` finishes if a crash cuts them short.
     private func replaceStore(at zxid: Zxid, what: String, stage: (_ incoming: String) throws -> Void) throws {
         try log.reset()
+        failUnappliedCompletions(.connectionLoss)
         unapplied.removeAll()
         unappliedHead = 0
-        prepared.removeAll()
         let directory = dataDir + "/store"
         try removeDirectory(directory + ".incoming")
         try stage(directory + ".incoming")
@@ -1115,8 +1205,8 @@ struct ViewTree: CommittedTree {
         // No node can have an invalid path (the store would normalise "//a" to "/a").
         guard ZNodePath.isValid(path) else { return nil }
         do {
-            guard let acl = try view.acl(at: path), let creates = try view.childCreateCount(of: path) else { return nil }
-            return NodeRecord(stat: acl.stat, childCreates: creates, acl: acl.acl)
+            guard let r = try view.aclAndChildCreates(at: path) else { return nil }
+            return NodeRecord(stat: r.stat, childCreates: r.childCreates, acl: r.acl)
         } catch {
             preconditionFailure("store read failed during prep: \(error)")
         }
