@@ -47,36 +47,51 @@ struct SipHash24 {
         v0 ^= m
     }
 
+    /// Feeds bytes; the message is the concatenation of everything fed. Whole 8-byte words
+    /// are compressed straight from the input even when earlier updates left a partial word
+    /// (the word is shifted into place), so a digest fed many small fields stays word-wise.
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        length &+= bytes.count
-        var i = 0
         let n = bytes.count
-        if tailCount > 0 {
-            while tailCount < 8 && i < n {
-                tail |= UInt64(bytes[i]) << (8 * UInt64(tailCount))
-                tailCount += 1
-                i += 1
+        length &+= n
+        var i = 0
+        if tailCount == 0 {
+            while i + 8 <= n {
+                compress(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                i += 8
             }
-            guard tailCount == 8 else { return }
-            compress(tail)
-            tail = 0
-            tailCount = 0
-        }
-        while i + 8 <= n {
-            compress(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
-            i += 8
+        } else {
+            let shift = UInt64(8 * tailCount)
+            while i + 8 <= n {
+                let m = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                compress(tail | (m << shift))
+                tail = m >> (64 - shift)
+                i += 8
+            }
         }
         while i < n {
             tail |= UInt64(bytes[i]) << (8 * UInt64(tailCount))
             tailCount += 1
             i += 1
+            if tailCount == 8 {
+                compress(tail)
+                tail = 0
+                tailCount = 0
+            }
         }
     }
 
     mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
+    /// Feeds the value's 8 little-endian bytes.
     mutating func update(_ value: UInt64) {
-        withUnsafeBytes(of: value.littleEndian) { update($0) }
+        length &+= 8
+        if tailCount == 0 {
+            compress(value)
+        } else {
+            let shift = UInt64(8 * tailCount)
+            compress(tail | (value << shift))
+            tail = value >> (64 - shift)
+        }
     }
 
     mutating func update(_ value: Int64) { update(UInt64(bitPattern: value)) }

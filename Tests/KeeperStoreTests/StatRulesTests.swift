@@ -338,6 +338,43 @@ import Testing
     }
 }
 
+extension StatRulesTests {
+    /// Words and byte runs fed at every alignment give the hash of the same bytes fed at once
+    /// (the digest of every node depends on it; a stored digest must never change).
+    @Test func sipHashOfPiecesAtEveryAlignmentIsTheHashOfTheBytes() {
+        var state: UInt64 = 7
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 11
+        }
+        for _ in 0..<2_000 {
+            var h = SipHash24()
+            var message: [UInt8] = []
+            for _ in 0..<Int(next() % 12) {
+                if next() % 2 == 0 {
+                    let value = next() &* 0x9E37_79B9_7F4A_7C15
+                    h.update(value)
+                    withUnsafeBytes(of: value.littleEndian) { message.append(contentsOf: $0) }
+                } else {
+                    let piece = (0..<Int(next() % 24)).map { _ in UInt8(truncatingIfNeeded: next()) }
+                    h.update(piece)
+                    message += piece
+                }
+            }
+            #expect(h.finalize() == SipHash24.hash(referenceBytewise: message))
+        }
+    }
+}
+
+extension SipHash24 {
+    /// The hash fed one byte at a time: the plainest path through the buffering.
+    static func hash(referenceBytewise bytes: [UInt8]) -> UInt64 {
+        var h = SipHash24()
+        for b in bytes { h.update([b]) }
+        return h.finalize()
+    }
+}
+
 /// The usage example of KeeperStore's documentation (and the README), as a test.
 @Suite struct DocumentationExampleTests {
     @Test func theDocumentedExampleWorks() throws {
