@@ -292,7 +292,13 @@ public final class Replica: @unchecked Sendable {
                 logger: Logger(label: "swiftkeeper.peers")
             ) { [weak self] event in
                 guard let self else { return }
-                self.loop.execute { self.handle(event) }
+                // One replica task per burst of peer events (a leader hears an ACK per
+                // proposal from every follower), in arrival order.
+                let first = self.peerInbox.withLock { list in
+                    list.append(event)
+                    return list.count == 1
+                }
+                if first { self.loop.execute { self.drainPeerInbox() } }
             }
             self.network = network
             listen = {
@@ -318,6 +324,7 @@ public final class Replica: @unchecked Sendable {
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(coreTick), delay: .milliseconds(coreTick)) { [weak self] _ in
             guard let self, self.failed == nil else { return }
             self.execute(self.core.tick())
+            self.publish()
             self.deliverEarlyLearners()
         }
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(tickTime)), delay: .milliseconds(Int64(tickTime))) {
@@ -331,8 +338,15 @@ public final class Replica: @unchecked Sendable {
 
     private func execute(_ actions: [Action]) {
         loop.preconditionInEventLoop()
+        // The write path's own actions change nothing the reports show (learners' progress is
+        // published on the next tick); anything else is published at once.
+        var routine = true
         for action in actions {
             guard failed == nil else { return }
+            switch action {
+            case .send, .appendLog, .commit: break
+            default: routine = false
+            }
             switch action {
             case .send(let peer, let message): send(message, to: peer)
             case .disconnect(let peer):
@@ -388,7 +402,7 @@ public final class Replica: @unchecked Sendable {
                 logger.warning("peer protocol violation: \(problem)")
             }
         }
-        publish()
+        if !routine { publish() }
         if !early.isEmpty && !core.isElecting { deliverEarlyLearners() }
     }
 
@@ -456,6 +470,15 @@ public final class Replica: @unchecked Sendable {
     }
 
     // MARK: Peer events
+
+    /// Peer events from the event loops, waiting for the replica, oldest first.
+    private let peerInbox = Mutex<[PeerEvent]>([])
+
+    private func drainPeerInbox() {
+        var events: [PeerEvent] = []
+        peerInbox.withLock { swap(&events, &$0) }
+        for event in events { handle(event) }
+    }
 
     private func handle(_ event: PeerEvent) {
         loop.preconditionInEventLoop()
