@@ -90,6 +90,12 @@ public final class KeeperStore: @unchecked Sendable {
     let dbs: Databases
     let writeLock = Lock()
     private var markerPresent: Bool
+    /// Write batches committed since open (under `writeLock`): `sync` learns from it whether
+    /// a batch came in while it flushed.
+    private var commits: UInt64 = 0
+    /// Tests: runs in `sync` after the flush, before the marker is considered (set before any
+    /// concurrent use).
+    var afterFlushForTesting: (() -> Void)?
     private let marker: UnsyncedMarker
 
     /// The longest path the store accepts, in UTF-8 bytes (LMDB's key size limit − 1).
@@ -219,6 +225,7 @@ public final class KeeperStore: @unchecked Sendable {
             }
             while true {
                 do {
+                    defer { commits &+= 1 }
                     return try environment.write { txn in
                         let batch: WriteBatch
                         if initializing {
@@ -282,13 +289,17 @@ public final class KeeperStore: @unchecked Sendable {
         }
     }
 
-    /// The checkpoint: flushes every committed batch to disk (`mdb_env_sync`). After it
-    /// returns, the store survives an OS crash at `lastAppliedZxid()` or later.
+    /// The checkpoint: flushes every batch committed before the call to disk
+    /// (`mdb_env_sync`). Writes go on while it flushes (it may run on any thread): once it
+    /// returns, `lastAppliedZxid()` as of the call is durable, and if no batch was committed
+    /// meanwhile the `unsynced` marker is removed, so the store survives an OS crash as it is.
     public func sync() throws {
         if configuration.readOnly { return }
+        let before = writeLock.withLock { commits }
+        try environment.sync(force: true)
+        afterFlushForTesting?()
         try writeLock.withLock {
-            try environment.sync(force: true)
-            if markerPresent {
+            if markerPresent && commits == before {
                 try marker.remove()
                 markerPresent = false
             }

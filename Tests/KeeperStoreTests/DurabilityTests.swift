@@ -187,6 +187,20 @@ private func buildDirectory() throws -> String {
         }
     }
 
+    @Test func aBatchCommittedDuringACheckpointKeepsTheMarker() throws {
+        let h = try Harness()
+        let marker = h.store.directory + "/" + UnsyncedMarker.fileName
+        try h.create("/a")
+        // The flush may not have covered /b: the marker must stay.
+        h.store.afterFlushForTesting = { try? h.create("/b") }
+        try h.store.sync()
+        #expect(FileManager.default.fileExists(atPath: marker))
+        h.store.afterFlushForTesting = nil
+        try h.store.sync()
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(try h.store.lastAppliedZxid() == Zxid(2))
+    }
+
     @Test func readOnlyOpenSeesAWritersCommits() throws {
         let h = try Harness()
         try h.create("/a", "1")

@@ -1,3 +1,4 @@
+import Dispatch
 import KeeperModel
 import KeeperStore
 import KeeperWire
@@ -165,6 +166,10 @@ public final class Replica: @unchecked Sendable {
     private var failed: KeeperErrorCode?
     private let checkpointInterval: Int
     private var sinceCheckpoint = 0
+    /// A store checkpoint runs on `checkpointQueue`: flushing the data file takes tens of
+    /// milliseconds under load, and on the replica thread it stalled every write.
+    private var checkpointRunning = false
+    private let checkpointQueue = DispatchQueue(label: "swiftkeeper.checkpoint")
     private let publishedCommitted = Atomic<Int64>(0)
     private let publishedServing = Atomic<Bool>(false)
     private let published = Mutex<Published>(Published())
@@ -929,13 +934,19 @@ public final class Replica: @unchecked Sendable {
         publishedCommitted.store(lastCommitted.rawValue, ordering: .releasing)
         prep.applied(upTo: lastCommitted.rawValue)
         sinceCheckpoint += results.count
-        if sinceCheckpoint >= checkpointInterval {
+        if sinceCheckpoint >= checkpointInterval && !checkpointRunning {
             // The store commits without syncing (the log is the source of truth); a checkpoint
-            // bounds what an OS crash can take from it.
+            // bounds what an OS crash can take from it. Writes go on while it flushes.
             sinceCheckpoint = 0
-            do { try store.sync() } catch {
-                fail(because: error)
-                return
+            checkpointRunning = true
+            let store = self.store
+            checkpointQueue.async { [weak self] in
+                let result = Result { try store.sync() }
+                guard let self else { return }
+                self.loop.execute {
+                    self.checkpointRunning = false
+                    if case .failure(let error) = result { self.fail(because: error) }
+                }
             }
         }
         let now = monotonicMillis()
