@@ -42,7 +42,9 @@ final class KeeperLogAdapter: ReplicaLog, Sendable {
     /// The log in use (replaced only by `reset`, on the replica's thread).
     var log: KeeperLog { current.withLock { $0 } }
 
-    func append(zxid: Zxid, payload: [UInt8]) throws { try log.append(zxid: zxid, payload: payload) }
+    func append(zxid: Zxid, payload: [UInt8]) throws { try log.append(zxid: zxid, payload: payload, wake: false) }
+
+    func flush(inline: Bool) { log.flush(inline: inline) }
 
     func start(onDurable: @escaping @Sendable (Zxid) -> Void, onFailure: @escaping @Sendable (any Error) -> Void) throws {
         let installed = Handler { event in

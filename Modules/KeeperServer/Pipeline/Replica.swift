@@ -15,7 +15,12 @@ import Synchronization
 /// replay after a zxid, cut it back (TRUNC) or empty it (SNAP). KeeperLog implements it.
 protocol ReplicaLog: AnyObject, Sendable {
     /// Appends one record; durability is reported through the handler given to `start`.
+    /// The record is written once `flush` is called.
     func append(zxid: Zxid, payload: [UInt8]) throws
+    /// Gets the appended records written: on the calling thread when `inline` and no batch
+    /// is in flight (the durability handler then runs before this returns), otherwise by the
+    /// log's writer thread.
+    func flush(inline: Bool)
     /// Starts the log; `onDurable(z)` is called (on any thread) whenever everything up to `z`
     /// is on disk, in increasing order; `onFailure` when a write or sync failed (the records
     /// not yet durable will not be).
@@ -363,6 +368,11 @@ public final class Replica: @unchecked Sendable {
                     receiving = nil
                 }
             case .appendLog(let proposals):
+                if !flushScheduled && !proposals.isEmpty {
+                    // After the task that appends (a whole drained batch): one flush for all.
+                    flushScheduled = true
+                    loop.execute { self.flushLog() }
+                }
                 for p in proposals {
                     do { try log.append(zxid: p.zxid, payload: p.payload) } catch {
                         fail(because: error)
@@ -467,6 +477,19 @@ public final class Replica: @unchecked Sendable {
         default:
             network.send(.packet(PeerMessages.packet(message, myID: myID)), to: peer)
         }
+    }
+
+    /// A flush of the log is queued behind the current task.
+    private var flushScheduled = false
+
+    /// Writes what the last tasks appended. Standalone, when the log's writer is idle (a light
+    /// load), this thread writes and syncs the batch itself: the write and its durability
+    /// event skip two thread hand-offs (about 0.1 ms of wake-ups on a virtual machine). In an
+    /// ensemble the replica must stay free for peers' messages meanwhile, so the writer thread
+    /// always writes.
+    private func flushLog() {
+        flushScheduled = false
+        log.flush(inline: ensemble.isStandalone)
     }
 
     private func durable() {

@@ -1,0 +1,116 @@
+import Foundation
+import Synchronization
+import KeeperModel
+import Testing
+
+@testable import KeeperLog
+
+@Suite("KeeperLog inline flush")
+struct LogInlineFlushTests {
+    @Test("an idle writer lets flush(inline:) write and sync on the caller's thread, event included")
+    func inlineWhenIdle() async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let events = EventRecorder()
+        let log = try KeeperLog.open(configuration(fileSystem)) { events.record($0) }
+        try await appendDurably(log, 1...3)
+        log.waitForPreallocator()
+        let syncsBefore = fileSystem.count(of: .sync)
+        for counter in 4...10 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
+        #expect(log.lastDurableZxid == zxid(3), "records appended without a wake-up wait for flush")
+        log.flush(inline: true)
+        // Durable, and the event delivered, before flush returned: one sync for all seven.
+        #expect(log.lastDurableZxid == zxid(10))
+        #expect(events.all.contains { if case .durable(let z) = $0 { z == zxid(10) } else { false } })
+        #expect(fileSystem.count(of: .sync) - syncsBefore == 1)
+        try log.close()
+        let reopened = try KeeperLog.open(configuration(fileSystem))
+        #expect(try readAll(reopened).map(\.zxid) == (1...10).map(zxid))
+        try reopened.close()
+    }
+
+    @Test("with a batch in flight, flush(inline:) leaves the next batch to the writer thread")
+    func writerWhenBusy() async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let log = try KeeperLog.open(configuration(fileSystem))
+        try await appendDurably(log, 1...2)
+        fileSystem.holdSyncs()
+        try log.append(zxid: zxid(3), payload: payload(3))
+        fileSystem.waitForHeldSync()
+        for counter in 4...50 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
+        log.flush(inline: true)  // returns at once: the writer is syncing record 3
+        #expect(log.lastDurableZxid == zxid(2))
+        fileSystem.releaseSyncs()
+        try await log.waitUntilDurable(zxid(50))
+        #expect(try readAll(log).map(\.zxid) == (1...50).map(zxid))
+        try log.close()
+    }
+
+    @Test("a failed inline batch stalls the log like a writer's batch; resume works again", arguments: [
+        (SimulatedLogFileSystem.Operation.write, EIO), (.sync, ENOSPC),
+    ])
+    func inlineFailure(operation: SimulatedLogFileSystem.Operation, code: Int32) async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let events = EventRecorder()
+        let log = try KeeperLog.open(configuration(fileSystem)) { events.record($0) }
+        try await appendDurably(log, 1...5)
+        log.waitForPreallocator()
+        fileSystem.injectFault(code, on: operation)
+        for counter in 6...9 { try log.append(zxid: zxid(counter), payload: payload(counter, tag: 2), wake: false) }
+        log.flush(inline: true)
+        #expect(events.failures.count == 1)
+        #expect(log.lastDurableZxid == zxid(5))
+        #expect(throws: KeeperLogError.self) { try log.append(zxid: zxid(6), payload: payload(6)) }
+        try log.resume()
+        for counter in 6...8 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
+        log.flush(inline: true)
+        #expect(log.lastDurableZxid == zxid(8))
+        fileSystem.crash()
+        try log.close()
+        let reopened = try KeeperLog.open(configuration(fileSystem))
+        let records = try readAll(reopened)
+        #expect(records.map(\.zxid) == (1...8).map(zxid))
+        #expect(records.allSatisfy { $0.payload == payload(Int($0.zxid.counter)) }, "a failed batch's record resurfaced")
+        try reopened.close()
+    }
+
+    @Test("truncate and waitUntilDurable get records appended without a wake-up written")
+    func unflushedRecordsAreNotStranded() async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let log = try KeeperLog.open(configuration(fileSystem))
+        for counter in 1...5 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
+        try await log.waitUntilDurable(zxid(5))
+        for counter in 6...9 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
+        try log.truncate(after: zxid(7))
+        #expect(try readAll(log).map(\.zxid) == (1...7).map(zxid))
+        try log.close()
+    }
+
+    @Test("inline flushes racing the writer thread and other appenders keep every record, in order")
+    func inlineRacesWriter() async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let durable = EventRecorder()
+        let log = try KeeperLog.open(configuration(fileSystem)) { durable.record($0) }
+        let next = Mutex(1)
+        let total = 3_000
+        // Appends take the zxid and append under one lock, so zxids arrive in order; half of
+        // the threads flush inline, half wake the writer.
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            while true {
+                let done: Bool = next.withLock { counter in
+                    guard counter <= total else { return true }
+                    try? log.append(zxid: zxid(counter), payload: payload(counter), wake: worker % 2 == 1)
+                    counter += 1
+                    return false
+                }
+                if done { break }
+                if worker % 2 == 0 { log.flush(inline: true) }
+            }
+        }
+        log.flush(inline: false)
+        try await log.waitUntilDurable(zxid(total))
+        let zxids = durable.all.compactMap { if case .durable(let z) = $0 { z } else { nil } }
+        #expect(zxids == zxids.sorted(), "durability events out of order")
+        #expect(try readAll(log).map(\.zxid) == (1...total).map(zxid))
+        try log.close()
+    }
+}
