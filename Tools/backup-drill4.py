@@ -17,7 +17,8 @@ Steps (each timed):
   6. `keeperctl verify` checks the backup (a second full restore, in a scratch directory).
 
 Needs release binaries of swiftkeeper (with the backup service) and keeperctl in --bin
-(`swift build -c release --product swiftkeeper --product keeperctl`).
+(`swift build -c release --product swiftkeeper` and `--product keeperctl`: one product per
+command).
 """
 
 import argparse
@@ -158,7 +159,7 @@ def main():
     keeperctl = os.path.join(args.bin, "keeperctl")
     for b in (swiftkeeper, keeperctl):
         if not os.access(b, os.X_OK):
-            sys.exit(f"{b} is missing: swift build -c release --product swiftkeeper --product keeperctl")
+            sys.exit(f"{b} is missing: swift build -c release --product {os.path.basename(b)}")
     work = args.workdir or tempfile.mkdtemp(prefix="backup-drill4-")
     os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "data")

@@ -88,7 +88,7 @@ def main():
 
     for tool in (args.keeper_bench, args.swiftkeeper):
         if not os.access(tool, os.X_OK):
-            sys.exit(f"{tool} is missing: swift build -c release --product keeper-bench --product swiftkeeper")
+            sys.exit(f"{tool} is missing: swift build -c release --product {os.path.basename(tool)}")
     workdir = args.workdir or tempfile.mkdtemp(prefix="keeper-sweep-")
     size = 3 if args.topology == "ensemble" else 1
     zk = Cluster("zookeeper", workdir, size)
