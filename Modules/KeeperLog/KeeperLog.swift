@@ -10,8 +10,10 @@ import Darwin
 ///
 /// One replica thread appends; the log's own writer thread gathers whatever arrived into one
 /// `pwritev` (the payload bytes are not copied) and one `fdatasync`, so while batch N syncs,
-/// batch N+1 accumulates: group commit with no timer (ARCHITECTURE.md, "Threads"). The writer
-/// reports the highest durable zxid through `onEvent` (on its thread); `durable(n)` implies
+/// batch N+1 accumulates: group commit with no timer (ARCHITECTURE.md, "Threads"). An appender
+/// may instead write an idle log's batch itself (`flush(inline: true)`): the same batch, two
+/// thread hand-offs fewer. The writer reports the highest durable zxid through `onEvent` (on
+/// the thread that wrote the batch); `durable(n)` implies
 /// every record before `n` is durable too, as ZAB requires before a follower ACKs a proposal
 /// (ZAB paper, "Broadcast": a proposal is acknowledged once logged to stable storage).
 ///
@@ -19,7 +21,9 @@ import Darwin
 /// completed) is cut off; anything else damaged stops the open with a precise error.
 ///
 /// `@unchecked Sendable`: the mutable properties marked "guarded" are only touched with
-/// `mutex` held; `writer` is only touched by the writer thread once `open` has returned.
+/// `mutex` held; `writer` is only touched, once `open` has returned, by the writer thread or by
+/// the one caller of `flush(inline:)` that set `inlineWriting` (the writer thread keeps off
+/// while it is set, and the mutex orders the hand-over).
 public final class KeeperLog: @unchecked Sendable {
     enum State {
         case ready

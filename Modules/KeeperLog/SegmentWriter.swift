@@ -14,8 +14,9 @@ struct PendingRecord {
     let payloadChecksum: UInt32
 }
 
-/// The segment files as the writer thread sees them. Only the writer thread touches it (and
-/// `KeeperLog.open`, before that thread starts).
+/// The segment files as the writer thread sees them. Only the thread writing batches touches
+/// it: the writer thread, or a caller of `KeeperLog.flush(inline:)` while the writer thread
+/// keeps off (and `KeeperLog.open`, before that thread starts).
 final class SegmentWriter {
     struct Active {
         var file: any LogFile
