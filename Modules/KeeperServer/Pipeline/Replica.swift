@@ -784,10 +784,16 @@ public final class Replica: @unchecked Sendable {
         justPrepared = (zxid, entry, completion)
         execute(actions)
         if let unlogged = justPrepared {
-            // No appendLog for it (the core stepped down meanwhile): its completion waits by key.
+            // No appendLog for it (the core stepped down meanwhile, and the writes waiting were
+            // failed then): it is answered the same way; a leader still leading (never seen)
+            // would answer it by session and cxid when the txn commits.
             justPrepared = nil
             if let completion = unlogged.completion {
-                waiting[WaitKey(session: context.session, cxid: context.cxid), default: []].append(completion)
+                if case .leading = role, failed == nil {
+                    waiting[WaitKey(session: context.session, cxid: context.cxid), default: []].append(completion)
+                } else {
+                    completion(.failed(failed ?? .connectionLoss))
+                }
             }
         }
     }
@@ -968,7 +974,9 @@ public final class Replica: @unchecked Sendable {
                 guard let self else { return }
                 self.loop.execute {
                     self.checkpointRunning = false
-                    if case .failure(let error) = result { self.fail(because: error) }
+                    // A store replaced meanwhile (SNAP, restore) may have lost its directory
+                    // under the flush; only the store in use matters.
+                    if case .failure(let error) = result, self.store === store { self.fail(because: error) }
                 }
             }
         }
