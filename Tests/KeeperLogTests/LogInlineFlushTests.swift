@@ -91,6 +91,7 @@ struct LogInlineFlushTests {
         let durable = EventRecorder()
         let log = try KeeperLog.open(configuration(fileSystem)) { durable.record($0) }
         let next = Mutex(1)
+        let appendErrors = Mutex<[String]>([])
         let total = 3_000
         // Appends take the zxid and append under one lock, so zxids arrive in order; half of
         // the threads flush inline, half wake the writer.
@@ -98,7 +99,11 @@ struct LogInlineFlushTests {
             while true {
                 let done: Bool = next.withLock { counter in
                     guard counter <= total else { return true }
-                    try? log.append(zxid: zxid(counter), payload: payload(counter), wake: worker % 2 == 1)
+                    do {
+                        try log.append(zxid: zxid(counter), payload: payload(counter), wake: worker % 2 == 1)
+                    } catch {
+                        appendErrors.withLock { $0.append("\(counter): \(error)") }
+                    }
                     counter += 1
                     return false
                 }
@@ -106,6 +111,7 @@ struct LogInlineFlushTests {
                 if worker % 2 == 0 { log.flush(inline: true) }
             }
         }
+        #expect(appendErrors.withLock { $0 }.isEmpty)
         log.flush(inline: false)
         try await log.waitUntilDurable(zxid(total))
         let zxids = durable.all.compactMap { if case .durable(let z) = $0 { z } else { nil } }

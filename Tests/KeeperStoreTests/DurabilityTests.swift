@@ -192,7 +192,7 @@ private func buildDirectory() throws -> String {
         let marker = h.store.directory + "/" + UnsyncedMarker.fileName
         try h.create("/a")
         // The flush may not have covered /b: the marker must stay.
-        h.store.afterFlushForTesting = { try? h.create("/b") }
+        h.store.afterFlushForTesting = { #expect(throws: Never.self) { try h.create("/b") } }
         try h.store.sync()
         #expect(FileManager.default.fileExists(atPath: marker))
         h.store.afterFlushForTesting = nil
