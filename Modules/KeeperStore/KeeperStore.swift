@@ -76,7 +76,8 @@ import Darwin
 /// closure.
 public final class KeeperStore: @unchecked Sendable {
     // Sendable proof: every stored property is a `let` of a Sendable type except
-    // `markerPresent`, which is only read and written while holding `writeLock`.
+    // `markerPresent` and `commits`, which are only read and written while holding `writeLock`,
+    // and `afterFlushForTesting`, which tests set before any concurrent use.
 
     /// The on-disk format this code reads and writes (see "On-disk layout").
     public static let formatVersion = "1"
