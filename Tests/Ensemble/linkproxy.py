@@ -35,6 +35,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 
 # Limits of the proxy, named in one place.
 BUFFER_LIMIT = 1 << 20       # bytes buffered per direction before the proxy stops reading
@@ -112,6 +113,7 @@ class LinkProxy:
         self._masks = {}  # socket -> registered event mask (absent: not registered)
         self._stopping = False
         self.failure = None
+        self.failure_trace = ""
         self.thread = threading.Thread(target=self._run, name="link-proxy", daemon=True)
 
     # -- API (any thread) ------------------------------------------------------------------
@@ -152,7 +154,7 @@ class LinkProxy:
 
     def _call(self, fn):
         if self.failure is not None:
-            raise ProxyError(f"the link proxy thread failed earlier: {self.failure!r}")
+            raise ProxyError(f"the link proxy thread failed earlier: {self.failure!r}\n{self.failure_trace}")
         done = threading.Event()
         box = {}
 
@@ -169,6 +171,11 @@ class LinkProxy:
             self._wake_w.send(b"x")
         except BlockingIOError:
             pass  # the wake-up pipe is full: the thread is going to wake anyway
+        except OSError as e:
+            # The thread closed its wake-up socket on its way out: it failed just now (an
+            # exception in it between the check above and this send).
+            self.thread.join(COMMAND_DEADLINE_S)
+            raise ProxyError(f"the link proxy thread stopped: {self.failure!r}\n{self.failure_trace}") from e
         if not done.wait(COMMAND_DEADLINE_S):
             raise ProxyError(f"the link proxy thread did not answer within {COMMAND_DEADLINE_S}s "
                              f"(alive: {self.thread.is_alive()}, failure: {self.failure!r})")
@@ -196,6 +203,7 @@ class LinkProxy:
                 if retrying:
                     self._retry_connects()
         except BaseException as e:
+            self.failure_trace = traceback.format_exc()
             self.failure = e
             raise
         finally:
