@@ -76,11 +76,9 @@ struct LogFaultTests {
         try await appendDurably(log, 11...15)
         fileSystem.crash()
         try log.close()
-        let reopened = try KeeperLog.open(configuration(fileSystem))
-        let records = try readAll(reopened)
+        let records = try recordsAfterReopen(fileSystem)
         #expect(records.map(\.zxid) == (1...15).map(zxid))
         #expect(records.allSatisfy { $0.payload == payload(Int($0.zxid.counter)) }, "a failed batch's record resurfaced")
-        try reopened.close()
     }
 
     @Test("a failure the log cannot repair fails it for good; reopening recovers")

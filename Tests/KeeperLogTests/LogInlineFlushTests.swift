@@ -23,9 +23,7 @@ struct LogInlineFlushTests {
         #expect(events.all.contains { if case .durable(let z) = $0 { z == zxid(10) } else { false } })
         #expect(fileSystem.count(of: .sync) - syncsBefore == 1)
         try log.close()
-        let reopened = try KeeperLog.open(configuration(fileSystem))
-        #expect(try readAll(reopened).map(\.zxid) == (1...10).map(zxid))
-        try reopened.close()
+        #expect(try recordsAfterReopen(fileSystem).map(\.zxid) == (1...10).map(zxid))
     }
 
     @Test("with a batch in flight, flush(inline:) leaves the next batch to the writer thread")
@@ -66,11 +64,9 @@ struct LogInlineFlushTests {
         #expect(log.lastDurableZxid == zxid(8))
         fileSystem.crash()
         try log.close()
-        let reopened = try KeeperLog.open(configuration(fileSystem))
-        let records = try readAll(reopened)
+        let records = try recordsAfterReopen(fileSystem)
         #expect(records.map(\.zxid) == (1...8).map(zxid))
         #expect(records.allSatisfy { $0.payload == payload(Int($0.zxid.counter)) }, "a failed batch's record resurfaced")
-        try reopened.close()
     }
 
     @Test("truncate and waitUntilDurable get records appended without a wake-up written")

@@ -32,6 +32,13 @@ func readAll(_ log: KeeperLog, from start: Zxid = .zero) throws -> [LogRecord] {
     return records
 }
 
+/// Every record a fresh open of the log on `fileSystem` finds (the log is closed again).
+func recordsAfterReopen(_ fileSystem: any LogFileSystem) throws -> [LogRecord] {
+    let reopened = try KeeperLog.open(configuration(fileSystem))
+    defer { #expect(throws: Never.self) { try reopened.close() } }
+    return try readAll(reopened)
+}
+
 /// Appends `counters` with their standard payloads and waits until the last is durable.
 func appendDurably(_ log: KeeperLog, _ counters: ClosedRange<Int>, tag: UInt8 = 1) async throws {
     for counter in counters { try log.append(zxid: zxid(counter), payload: payload(counter, tag: tag)) }
