@@ -48,6 +48,34 @@ struct DictTree: CommittedTree {
         #expect(prep.outstandingCount == 0)
     }
 
+    @Test func appliedChangesComeFromTheTreeAndAreSweptInBulk() {
+        var prep = Prep()
+        var tree = DictTree()
+        #expect(error(prep.prepare(create("/a"), context: alice, zxid: 1, time: 0, tree: tree)) == nil)
+        prep.applied(upTo: 1)
+        // Applied: prep now asks the tree, which (in this test) never got /a.
+        #expect(error(prep.prepare(create("/a/b"), context: alice, zxid: 2, time: 0, tree: tree)) == .noNode)
+        tree.nodes["/a"] = NodeRecord(stat: Stat(version: 7), childCreates: 0, acl: ACL.openUnsafe)
+        #expect(error(prep.prepare(.setData(path: "/a", data: [], version: 7), context: alice, zxid: 3, time: 0, tree: tree)) == nil)
+        // In flight again: the pending version wins over the tree's.
+        #expect(error(prep.prepare(.setData(path: "/a", data: [], version: 7), context: alice, zxid: 4, time: 0, tree: tree)) == .badVersion)
+        #expect(prep.outstandingCount == 1)
+
+        // Many applied changes: the stale entries are dropped once they reach the sweep size,
+        // and the two still in flight (the last child and its parent) survive the sweep.
+        tree.nodes["/p"] = NodeRecord(stat: Stat(), childCreates: 0, acl: ACL.openUnsafe)
+        let count = Prep.minimumSweep + 10
+        for i in 0..<count {
+            #expect(error(prep.prepare(create("/p/n\(i)"), context: alice, zxid: Int64(10 + i), time: 0, tree: tree)) == nil)
+        }
+        #expect(prep.storedCount >= count)
+        prep.applied(upTo: Int64(10 + count - 2))
+        #expect(prep.storedCount == 2)
+        #expect(prep.outstandingCount == 2)
+        #expect(error(prep.prepare(create("/p/n\(count - 1)"), context: alice, zxid: Int64(10 + count), time: 0, tree: tree)) == .nodeExists)
+        #expect(error(prep.prepare(create("/p/n0"), context: alice, zxid: Int64(11 + count), time: 0, tree: tree)) == nil)
+    }
+
     @Test func sequentialNamesCountCreatesOnly() {
         var prep = Prep()
         var tree = DictTree()

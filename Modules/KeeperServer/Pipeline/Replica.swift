@@ -1,3 +1,4 @@
+import DequeModule
 import Dispatch
 import KeeperModel
 import KeeperStore
@@ -151,9 +152,10 @@ public final class Replica: @unchecked Sendable {
     /// Leader: the server each session is connected to, as last announced (createSession,
     /// REVALIDATE); a write from another server gets SessionMoved.
     private var owners: [SessionID: ServerID] = [:]
-    /// Logged txns not yet applied, in zxid order.
-    private var unapplied: [Unapplied] = []
-    private var unappliedHead = 0
+    /// Logged txns not yet applied, in zxid order. A deque: applying takes entries from the
+    /// front without copying them or shifting the rest (an array's head removal was 5% of the
+    /// replica thread at 12x80).
+    private var unapplied: Deque<Unapplied> = []
     /// Completions of this server's clients' writes by (session, cxid), oldest first.
     private var waiting: [WaitKey: [@Sendable (WriteOutcome) -> Void]] = [:]
     private var syncs: [UInt64: @Sendable () -> Void] = [:]
@@ -279,7 +281,7 @@ public final class Replica: @unchecked Sendable {
             last = zxid
             entries.append(Proposal(zxid: zxid, payload: payload))
         }
-        unapplied = entries.map { Unapplied(zxid: $0.zxid, payload: $0.payload, entry: nil) }
+        unapplied = Deque(entries.map { Unapplied(zxid: $0.zxid, payload: $0.payload, entry: nil) })
         let (accepted, current) = try epochs.load(recording: last.epoch)
         core = ZabCore(
             config: ensemble.zab,
@@ -391,7 +393,7 @@ public final class Replica: @unchecked Sendable {
                     fail(because: error)
                     return
                 }
-                while unapplied.count > unappliedHead, let lastEntry = unapplied.last, lastEntry.zxid > zxid {
+                while let lastEntry = unapplied.last, lastEntry.zxid > zxid {
                     unapplied.removeLast().completion?(.failed(.connectionLoss))
                 }
                 logger.notice("log truncated after \(zxid) on the leader's request (TRUNC)")
@@ -730,11 +732,12 @@ public final class Replica: @unchecked Sendable {
         // yet (prep must see it), and while the proposals in flight are at their bound (the
         // connections' own limits throttle the clients; a burst already read is held here,
         // never answered with an error).
-        if lastCommitted < leaderBase || !held.isEmpty || core.outstandingProposals >= ensemble.zab.maxOutstandingProposals {
+        let slot = core.proposalSlot()
+        if lastCommitted < leaderBase || !held.isEmpty || slot.outstanding >= ensemble.zab.maxOutstandingProposals {
             held.append((request, context, origin, completion))
             return
         }
-        guard let zxid = core.nextZxid else {
+        guard let zxid = slot.next else {
             // The epoch's counter is used up: the core steps down to start a new epoch.
             do {
                 _ = try core.propose([])
@@ -841,7 +844,7 @@ public final class Replica: @unchecked Sendable {
 
     /// Answers the leader's own writes still in the log with `code`; their txns stay.
     private func failUnappliedCompletions(_ code: KeeperErrorCode) {
-        var i = unappliedHead
+        var i = 0
         while i < unapplied.count {
             if let completion = unapplied[i].completion {
                 unapplied[i].completion = nil
@@ -920,8 +923,8 @@ public final class Replica: @unchecked Sendable {
         loop.preconditionInEventLoop()
         var batch: [TxnEntry] = []
         var completions: [(@Sendable (WriteOutcome) -> Void)?] = []
-        while unappliedHead < unapplied.count && unapplied[unappliedHead].zxid <= zxid {
-            let u = unapplied[unappliedHead]
+        while !unapplied.isEmpty && unapplied[0].zxid <= zxid {
+            let u = unapplied.removeFirst()
             completions.append(u.completion)
             if let entry = u.entry {
                 batch.append(entry)
@@ -937,14 +940,6 @@ public final class Replica: @unchecked Sendable {
                     return
                 }
             }
-            unappliedHead += 1
-        }
-        if unappliedHead == unapplied.count {
-            unapplied.removeAll(keepingCapacity: true)
-            unappliedHead = 0
-        } else if unappliedHead > 4096 {
-            unapplied.removeFirst(unappliedHead)
-            unappliedHead = 0
         }
         guard !batch.isEmpty else { return }
         let results: [TxnResult]
@@ -1048,7 +1043,6 @@ public final class Replica: @unchecked Sendable {
         try log.reset()
         failUnappliedCompletions(.connectionLoss)
         unapplied.removeAll()
-        unappliedHead = 0
         let directory = dataDir + "/store"
         try removeDirectory(directory + ".incoming")
         try stage(directory + ".incoming")
