@@ -6,7 +6,8 @@
     Tools/bench/plot.py ... --table      # also print the Markdown tables BENCHMARKS.md carries
 
 One PNG per topology and workload (`<topology>-<workload>.png`), with a panel per value size;
-each point is one offered load (sessions x in flight), labelled, at the medians of its rounds.
+each point is one offered load (sessions x in flight; or, from an open-loop sweep, requests per
+second offered: `<topology>-<workload>-open.png`), labelled, at the medians of its rounds.
 """
 
 import argparse
@@ -22,6 +23,18 @@ def medians(point):
     """{'zookeeper': median, 'swiftkeeper': median} of one point (A is ZooKeeper, B SwiftKeeper)."""
     targets = point["report"]["targets"]
     return {"zookeeper": targets[0]["median"], "swiftkeeper": targets[1]["median"]}
+
+
+def load_label(point):
+    """A closed-loop point's sessions x in flight, or an open-loop point's offered rate."""
+    if "rate" in point:
+        return f"{point['rate']:,}/s"
+    return f"{point['sessions']}x{point['outstanding']}"
+
+
+def behind(median, point):
+    """An open-loop server that answered under 95% of the offered rate: it fell behind."""
+    return "rate" in point and median["opsPerSecond"] < 0.95 * point["rate"]
 
 
 def size_label(n):
@@ -47,7 +60,7 @@ def plot(document, out_dir):
                 ys = [medians(p)[kind]["p99Ms"] for p in selected]
                 ax.plot(xs, ys, marker=marker, color=color, label=label)
                 for p, x, y in zip(selected, xs, ys):
-                    ax.annotate(f"{p['sessions']}x{p['outstanding']}", (x, y), fontsize=7,
+                    ax.annotate(load_label(p), (x, y), fontsize=7,
                                 textcoords="offset points", xytext=(4, 4), color=color)
             ax.set_yscale("log")
             ax.set_xlabel("throughput (ops/s, median of rounds)")
@@ -56,9 +69,11 @@ def plot(document, out_dir):
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()
         nodes = "3-node ensemble on loopback" if topology == "ensemble" else "standalone"
-        fig.suptitle(f"{TITLES.get(workload, workload)}, {nodes}, fsync on; labels: sessions x in flight")
+        open_loop = document.get("openLoop", False)
+        labels = "labels: offered requests/s (open loop)" if open_loop else "labels: sessions x in flight"
+        fig.suptitle(f"{TITLES.get(workload, workload)}, {nodes}, fsync on; {labels}")
         fig.tight_layout()
-        path = os.path.join(out_dir, f"{topology}-{workload}.png")
+        path = os.path.join(out_dir, f"{topology}-{workload}{'-open' if open_loop else ''}.png")
         fig.savefig(path, dpi=80)
         plt.close(fig)
         written.append(path)
@@ -77,9 +92,10 @@ def table(document):
         zk, sk = m["zookeeper"], m["swiftkeeper"]
         ratio_ops = sk["opsPerSecond"] / zk["opsPerSecond"] if zk["opsPerSecond"] else None
         ratio_p99 = sk["p99Ms"] / zk["p99Ms"] if zk.get("p99Ms") and sk.get("p99Ms") else None
+        mark = {kind: " (behind)" if behind(m[kind], p) else "" for kind in m}
         lines.append(
-            f"| {p['workload']} | {size_label(p['valueSize'])} | {p['sessions']}x{p['outstanding']} "
-            f"| {zk['opsPerSecond']:,.0f} | {sk['opsPerSecond']:,.0f} | {fmt(ratio_ops)}x "
+            f"| {p['workload']} | {size_label(p['valueSize'])} | {load_label(p)} "
+            f"| {zk['opsPerSecond']:,.0f}{mark['zookeeper']} | {sk['opsPerSecond']:,.0f}{mark['swiftkeeper']} | {fmt(ratio_ops)}x "
             f"| {fmt(zk.get('p50Ms'))} | {fmt(sk.get('p50Ms'))} | {fmt(zk.get('p99Ms'))} | {fmt(sk.get('p99Ms'))} "
             f"| {fmt(ratio_p99)}x | {fmt(zk.get('p999Ms'))} | {fmt(sk.get('p999Ms'))} |")
     return "\n".join(lines)

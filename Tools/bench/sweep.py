@@ -5,12 +5,18 @@
                          [--keeper-bench .build/release/keeper-bench] [--swiftkeeper .build/release/swiftkeeper]
                          [--workloads set,get,mixed] [--value-sizes 100,1024]
                          [--loads 1x1,2x8,8x16,8x64,32x64] [--rounds 3] [--duration 2] [--warmup 1]
+                         [--rates 2000,5000,10000 [--rate-sessions 8] [--rate-cap 256]]
 
 Starts both servers (standalone: one of each; ensemble: three of each on loopback), then for
 every workload, value size and offered load (sessions x requests in flight per session) runs
 `keeper-bench --compare ZOOKEEPER SWIFTKEEPER`, which alternates the two targets round by round
 and reports medians and SwiftKeeper/ZooKeeper ratios. Every point's keeper-bench JSON goes into
-one document (--out), which plot.py draws. The servers are stopped at the end, also on error.
+one document (--out), which plot.py draws. The servers are stopped at the end, also on error
+(and on SIGTERM).
+
+--rates makes it an open-loop sweep: each point offers a fixed number of requests per second
+(keeper-bench --rate) to both servers, so latencies compare at the same offered load; a server
+that answers less than 95% of it fell behind (plot.py's tables say so).
 
 The machine is shared and noisy: alternating rounds keep both servers under the same noise;
 re-run a point that looks off with --workloads/--value-sizes/--loads narrowed to it.
@@ -21,6 +27,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,13 +48,16 @@ def parse_loads(text):
     return loads
 
 
-def run_point(args, zk, sk, workload, value_size, sessions, outstanding, scratch):
-    out = os.path.join(scratch, f"{workload}-{value_size}-{sessions}x{outstanding}.json")
+def run_point(args, zk, sk, workload, value_size, sessions, outstanding, scratch, rate=None):
+    name = f"{rate}rps" if rate else f"{sessions}x{outstanding}"
+    out = os.path.join(scratch, f"{workload}-{value_size}-{name}.json")
     command = [args.keeper_bench, "--compare", zk.hosts, sk.hosts,
                "--workload", workload, "--value-size", str(value_size),
                "--sessions", str(sessions), "--outstanding", str(outstanding),
                "--rounds", str(args.rounds), "--duration", str(args.duration),
                "--warmup", str(args.warmup), "--json", out]
+    if rate:
+        command += ["--rate", str(rate)]
     if workload == "mixed":
         command += ["--read-ratio", "0.9"]
     started = time.monotonic()
@@ -79,6 +89,9 @@ def main():
     parser.add_argument("--workloads", default="set,get,mixed")
     parser.add_argument("--value-sizes", default="100,1024")
     parser.add_argument("--loads", default="1x1,2x8,8x16,8x64,32x64")
+    parser.add_argument("--rates", help="open loop instead of --loads: requests per second offered, e.g. 2000,5000,10000")
+    parser.add_argument("--rate-sessions", type=int, default=8, help="sessions of an open-loop point")
+    parser.add_argument("--rate-cap", type=int, default=256, help="most requests in flight per session, open loop")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=1.0)
@@ -99,8 +112,15 @@ def main():
         "machine": {"kernel": platform.release(), "cpus": os.cpu_count()},
         "rounds": args.rounds, "durationSeconds": args.duration, "warmupSeconds": args.warmup,
         "targets": {"A": "zookeeper", "B": "swiftkeeper"},
+        "openLoop": bool(args.rates),
         "points": [],
     }
+    if args.rates:
+        loads = [(args.rate_sessions, args.rate_cap, int(r)) for r in args.rates.split(",")]
+    else:
+        loads = [(s, o, None) for s, o in parse_loads(args.loads)]
+    # A kill (SIGTERM) unwinds like an error, so the servers are stopped below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         zk.start()
         sk.start()
@@ -113,15 +133,18 @@ def main():
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
             for workload in args.workloads.split(","):
                 for value_size in (int(v) for v in args.value_sizes.split(",")):
-                    for sessions, outstanding in parse_loads(args.loads):
+                    for sessions, outstanding, rate in loads:
                         load = uptime_load()
-                        print(f"== {args.topology} {workload} {value_size} B {sessions}x{outstanding} "
+                        what = f"{rate} requests/s over {sessions} sessions" if rate else f"{sessions}x{outstanding}"
+                        print(f"== {args.topology} {workload} {value_size} B {what} "
                               f"(load average {load:.1f})", flush=True)
-                        report = run_point(args, zk, sk, workload, value_size, sessions, outstanding, scratch)
-                        document["points"].append({
-                            "workload": workload, "valueSize": value_size,
-                            "sessions": sessions, "outstanding": outstanding,
-                            "loadAverage": load, "report": report})
+                        report = run_point(args, zk, sk, workload, value_size, sessions, outstanding, scratch, rate)
+                        point = {"workload": workload, "valueSize": value_size,
+                                 "sessions": sessions, "outstanding": outstanding,
+                                 "loadAverage": load, "report": report}
+                        if rate:
+                            point["rate"] = rate
+                        document["points"].append(point)
                         # Written after every point, so an interrupted sweep keeps what it measured.
                         with open(args.out, "w") as f:
                             json.dump(document, f, indent=1)

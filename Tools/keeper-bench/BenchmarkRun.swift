@@ -22,6 +22,11 @@ enum BenchLimits {
     static let maxThreads = 256
     /// Requests per session per run (xids are 31-bit and never wrap within a session).
     static let maxRequestsPerSession = 1_000_000_000
+    /// The highest offered rate (requests per second, all sessions together).
+    static let maxRate = 10_000_000.0
+    /// The open loop's timer fires at most this often per session (nanoseconds): requests due
+    /// closer together than that leave in one write, each timed from its own due moment.
+    static let minimumTick: UInt64 = 50_000
     /// Requests in flight per session while preparing and cleaning up.
     static let setupOutstanding = 64
     /// Sessions opened to clean up when the run's own sessions are gone.
@@ -35,7 +40,10 @@ struct RunConfiguration: Sendable, Codable {
     var readRatio: Double
     var valueSize: Int
     var sessions: Int
+    /// Requests in flight per session: the window of the closed loop, the cap of the open one.
     var outstanding: Int
+    /// Open loop: requests per second offered by all sessions together; nil: closed loop.
+    var ratePerSecond: Double?
     var durationSeconds: Double
     var warmupSeconds: Double
     var keys: Int
@@ -76,6 +84,9 @@ struct RunResult: Sendable, Codable {
     var hosts: String
     var basePath: String
     var measuredSeconds: Double
+    /// Open loop: the rate offered (requests per second); `opsPerSecond` below it means the
+    /// server did not keep up and requests queued.
+    var offeredPerSecond: Double?
     /// Replies received in the measured window.
     var operations: Int
     var opsPerSecond: Double
@@ -218,12 +229,19 @@ struct BenchmarkRun {
                     config.workload, keys: keys, cursor: keys.isEmpty ? 0 : index * keys.count / sessions.count,
                     createPrefix: "\(basePath)/s\(index)-", readRatio: config.readRatio,
                     random: SplitMix64(seed: config.seed &+ UInt64(index)))
-                let job = Job(
+                var job = Job(
                     source: RequestSource(plan, value: value), outstanding: config.outstanding,
                     measureFrom: measureFrom, measureUntil: measureUntil, stopAt: measureUntil,
                     maxRequests: config.maxRequestsPerSession,
                     replyTimeout: .nanoseconds(Int64(config.replyTimeoutSeconds * 1e9)), phase: "the measured run",
                     errorPolicy: .count, interruptible: true)
+                if let rate = config.ratePerSecond {
+                    // Session i's requests are due every sessions/rate seconds, the sessions
+                    // staggered by 1/rate, so the whole offered load is evenly spaced.
+                    job.openLoop = Job.OpenLoop(
+                        interval: 1e9 * Double(sessions.count) / rate,
+                        firstDue: start.uptimeNanoseconds + UInt64(1e9 * Double(index) / rate))
+                }
                 tasks.addTask { (index, try await session.run(job)) }
             }
             var outcomes = [JobOutcome?](repeating: nil, count: sessions.count)
@@ -254,6 +272,7 @@ struct BenchmarkRun {
         let mixed = config.workload == .mixed
         return RunResult(
             hosts: hosts.description, basePath: basePath, measuredSeconds: config.durationSeconds,
+            offeredPerSecond: config.ratePerSecond,
             operations: measured, opsPerSecond: Double(measured) / config.durationSeconds,
             latency: LatencySummary(all), readLatency: mixed ? LatencySummary(reads) : nil,
             writeLatency: mixed ? LatencySummary(writes) : nil, errors: errors, requestsSent: sent,

@@ -17,9 +17,16 @@ struct KeeperBench: AsyncParsableCommand {
             Latency is measured per request with a monotonic clock, from the write of the
             request to the arrival of its reply; ops/s counts replies within --duration.
 
+            By default the load is a closed loop: each reply lets the session send the next
+            request. With --rate the load is an open loop: requests are due at a fixed rate
+            whatever the replies (the offered load is the same for every server), at most
+            --outstanding per session are in flight, and latency runs from the moment a
+            request was due, so time spent waiting behind a slow server counts.
+
             Examples:
               keeper-bench --hosts 127.0.0.1:2181 --workload set
               keeper-bench --hosts 127.0.0.1:2181 --serial
+              keeper-bench --hosts 127.0.0.1:2181 --rate 20000 --sessions 8 --outstanding 256
               keeper-bench --compare 127.0.0.1:2181 127.0.0.1:2281 --json out.json
 
             Exit status: 0 done; 1 a run failed (unreachable server, error reply while
@@ -52,6 +59,9 @@ struct KeeperBench: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Serial latency: 1 session x 1 request in flight (overrides --sessions/--outstanding).")
     var serial = false
+
+    @Option(name: .long, help: "Open loop: offer this many requests per second in total, spread evenly over the sessions.")
+    var rate: Double?
 
     @Option(name: .long, help: "Measured seconds per run.")
     var duration = 10.0
@@ -110,6 +120,11 @@ struct KeeperBench: AsyncParsableCommand {
             throw ValidationError("--warmup must be within 0...\(Int(BenchLimits.maxDurationSeconds)) s")
         }
         guard (0...1).contains(readRatio) else { throw ValidationError("--read-ratio must be within 0...1") }
+        if let rate {
+            guard rate > 0 && rate <= BenchLimits.maxRate else {
+                throw ValidationError("--rate must be above 0 and at most \(Int(BenchLimits.maxRate)) requests per second")
+            }
+        }
         if workload.needsKeys {
             guard (1...BenchLimits.maxKeys).contains(keys) else {
                 throw ValidationError("--keys must be within 1...\(BenchLimits.maxKeys)")
@@ -152,7 +167,8 @@ struct KeeperBench: AsyncParsableCommand {
         let rounds = self.rounds ?? (compare.isEmpty ? 1 : 3)
         let configuration = RunConfiguration(
             workload: workload, readRatio: readRatio, valueSize: valueSize, sessions: sessions, outstanding: outstanding,
-            durationSeconds: duration, warmupSeconds: warmup, keys: keys, maxRequestsPerSession: maxRequests, seed: seed,
+            ratePerSecond: rate, durationSeconds: duration, warmupSeconds: warmup, keys: keys,
+            maxRequestsPerSession: maxRequests, seed: seed,
             sessionTimeoutMs: sessionTimeout, replyTimeoutSeconds: replyTimeout, connectTimeoutSeconds: connectTimeout)
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let log: @Sendable (String) -> Void = { line in

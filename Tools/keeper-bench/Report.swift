@@ -88,9 +88,15 @@ enum TextReport {
             text += " (\(Int((configuration.readRatio * 100).rounded())) % reads)"
         }
         text += ", \(configuration.valueSize) B values"
-        text += ", \(configuration.sessions) session\(configuration.sessions == 1 ? "" : "s") x "
-            + "\(configuration.outstanding) in flight, \(number(configuration.durationSeconds, decimals: 1)) s "
-            + "after \(number(configuration.warmupSeconds, decimals: 1)) s warm-up"
+        if let rate = configuration.ratePerSecond {
+            text += ", open loop at \(number(rate, decimals: 0)) requests/s over \(configuration.sessions) "
+                + "session\(configuration.sessions == 1 ? "" : "s") (at most \(configuration.outstanding) in flight each), "
+                + "\(number(configuration.durationSeconds, decimals: 1)) s after \(number(configuration.warmupSeconds, decimals: 1)) s warm-up"
+        } else {
+            text += ", \(configuration.sessions) session\(configuration.sessions == 1 ? "" : "s") x "
+                + "\(configuration.outstanding) in flight, \(number(configuration.durationSeconds, decimals: 1)) s "
+                + "after \(number(configuration.warmupSeconds, decimals: 1)) s warm-up"
+        }
         if configuration.workload.needsKeys { text += ", \(configuration.keys) keys" }
         return text
     }
@@ -101,10 +107,17 @@ enum TextReport {
         text += "  (\(number(Double(result.operations), decimals: 0)) ops in \(number(result.measuredSeconds, decimals: 1)) s"
         let errorCount = result.errors.values.reduce(0, +)
         text += errorCount == 0 ? ", no errors)" : ", \(errorCount) error replies: \(errorList(result.errors)))"
+        if let offered = result.offeredPerSecond, result.opsPerSecond < offered * behindThreshold {
+            text += "\n    behind: \(number(offered, decimals: 0)) requests/s offered, the server kept up with "
+                + "\(number(100 * result.opsPerSecond / offered, decimals: 0)) %; latency includes the queue"
+        }
         if let reads = result.readLatency { text += "\n    reads   " + latency(reads) }
         if let writes = result.writeLatency { text += "\n    writes  " + latency(writes) }
         return text
     }
+
+    /// An open-loop run whose replies fall below this share of the offered rate is flagged.
+    static let behindThreshold = 0.95
 
     static func latency(_ summary: LatencySummary?) -> String {
         guard let summary else { return "no replies measured" }

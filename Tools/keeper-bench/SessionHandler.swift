@@ -23,6 +23,15 @@ struct Job: Sendable {
     /// Whether an interrupt (Ctrl-C) ends the job early: preparing and measuring yes, cleaning
     /// up no (the interrupt is what the cleanup is for).
     var interruptible: Bool
+    /// Open loop: requests are due on a schedule instead of when replies free the window.
+    var openLoop: OpenLoop? = nil
+
+    struct OpenLoop: Sendable {
+        /// Nanoseconds between this session's requests (fractional: the schedule does not drift).
+        var interval: Double
+        /// When the first request is due (uptime nanoseconds).
+        var firstDue: UInt64
+    }
 
     enum ErrorPolicy: Sendable {
         case count
@@ -95,6 +104,9 @@ final class SessionHandler: ChannelInboundHandler {
         /// The length every create/setData writes and every getData must read back.
         let valueSize: Int
         var watchdog: Scheduled<Void>?
+        /// Open loop: requests scheduled so far, and the timer that sends the next ones.
+        var scheduled = 0
+        var ticker: Scheduled<Void>?
 
         init(job: Job, promise: EventLoopPromise<JobOutcome>, firstXid: Int32, now: UInt64) {
             self.job = job
@@ -147,7 +159,12 @@ final class SessionHandler: ChannelInboundHandler {
         if interrupted && job.interruptible { state.stopAt = 0 }
         running = state
         armWatchdog(state, context: context)
-        send(state, now: now)
+        if job.openLoop != nil {
+            sendDue(state, now: now)
+            armTicker(state, context: context, now: now)
+        } else {
+            send(state, now: now)
+        }
         flush(context)
         finishIfDone(state)
         return state.promise.futureResult
@@ -287,7 +304,11 @@ final class SessionHandler: ChannelInboundHandler {
                 }
             }
         }
-        send(state, now: now)
+        if state.job.openLoop != nil {
+            sendDue(state, now: now)
+        } else {
+            send(state, now: now)
+        }
         finishIfDone(state)
     }
 
@@ -334,6 +355,45 @@ final class SessionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Open loop: sends every request already due, oldest first, as far as the cap allows;
+    /// each is timed from its due moment, so a request held back by a full window counts the
+    /// wait in its latency (no coordinated omission).
+    private func sendDue(_ state: RunningJob, now: UInt64) {
+        guard let open = state.job.openLoop else { return }
+        while inFlight < state.job.outstanding && state.canSend {
+            let due = open.firstDue &+ UInt64(Double(state.scheduled) * open.interval)
+            guard due <= now && due < state.stopAt else { return }
+            precondition(nextXid < Int32.max, "xids exhausted: bounded by --max-requests")
+            let xid = nextXid
+            nextXid += 1
+            let opCode = state.job.source.writeNext(xid: xid, into: &pending)
+            let slot = Int(xid) % capacity
+            sendTimes[slot] = due
+            opCodes[slot] = opCode
+            inFlight += 1
+            state.scheduled += 1
+            state.outcome.sent += 1
+            lastJobSent = state.outcome.sent
+        }
+    }
+
+    /// Open loop: wakes when the next request is due (at most every `minimumTick`), sends what
+    /// is due, and ends the job once the schedule has passed `stopAt`.
+    private func armTicker(_ state: RunningJob, context: ChannelHandlerContext, now: UInt64) {
+        guard let open = state.job.openLoop else { return }
+        let due = open.firstDue &+ UInt64(Double(state.scheduled) * open.interval)
+        let at = max(due, now &+ BenchLimits.minimumTick)
+        let loop = context.eventLoop.assumeIsolated()
+        state.ticker = loop.scheduleTask(deadline: .uptimeNanoseconds(min(at, state.stopAt))) { [self] in
+            guard running === state, let context = self.context else { return }
+            let now = NIODeadline.now().uptimeNanoseconds
+            sendDue(state, now: now)
+            flush(context)
+            finishIfDone(state)
+            if running === state && now < state.stopAt && state.canSend { armTicker(state, context: context, now: now) }
+        }
+    }
+
     /// Decodes the body of a successful reply and checks it against the request, so that
     /// figures are never counted for a server that answers OK without doing the work: a
     /// setData's Stat and a getData's data must carry the value's length; a create's reply must
@@ -377,6 +437,7 @@ final class SessionHandler: ChannelInboundHandler {
         guard !state.canSend || now >= state.stopAt else { return }
         running = nil
         state.watchdog?.cancel()
+        state.ticker?.cancel()
         state.promise.succeed(state.outcome)
     }
 
@@ -414,6 +475,7 @@ final class SessionHandler: ChannelInboundHandler {
         if let state = running {
             running = nil
             state.watchdog?.cancel()
+            state.ticker?.cancel()
             state.promise.fail(error)
         }
     }
