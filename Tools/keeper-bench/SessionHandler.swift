@@ -341,18 +341,21 @@ final class SessionHandler: ChannelInboundHandler {
     /// Sends requests until the window of `outstanding` is full or the job may send no more.
     private func send(_ state: RunningJob, now: UInt64) {
         guard now < state.stopAt else { return }
-        while inFlight < state.job.outstanding && state.canSend {
-            precondition(nextXid < Int32.max, "xids exhausted: bounded by --max-requests")
-            let xid = nextXid
-            nextXid += 1
-            let opCode = state.job.source.writeNext(xid: xid, into: &pending)
-            let slot = Int(xid) % capacity
-            sendTimes[slot] = now
-            opCodes[slot] = opCode
-            inFlight += 1
-            state.outcome.sent += 1
-            lastJobSent = state.outcome.sent
-        }
+        while inFlight < state.job.outstanding && state.canSend { sendNext(state, timedFrom: now) }
+    }
+
+    /// Writes the job's next request into `pending`, its latency to run from `start`.
+    private func sendNext(_ state: RunningJob, timedFrom start: UInt64) {
+        precondition(nextXid < Int32.max, "xids exhausted: bounded by --max-requests")
+        let xid = nextXid
+        nextXid += 1
+        let opCode = state.job.source.writeNext(xid: xid, into: &pending)
+        let slot = Int(xid) % capacity
+        sendTimes[slot] = start
+        opCodes[slot] = opCode
+        inFlight += 1
+        state.outcome.sent += 1
+        lastJobSent = state.outcome.sent
     }
 
     /// Open loop: sends every request already due, oldest first, as far as the cap allows;
@@ -363,17 +366,8 @@ final class SessionHandler: ChannelInboundHandler {
         while inFlight < state.job.outstanding && state.canSend {
             let due = open.firstDue &+ UInt64(Double(state.scheduled) * open.interval)
             guard due <= now && due < state.stopAt else { return }
-            precondition(nextXid < Int32.max, "xids exhausted: bounded by --max-requests")
-            let xid = nextXid
-            nextXid += 1
-            let opCode = state.job.source.writeNext(xid: xid, into: &pending)
-            let slot = Int(xid) % capacity
-            sendTimes[slot] = due
-            opCodes[slot] = opCode
-            inFlight += 1
+            sendNext(state, timedFrom: due)
             state.scheduled += 1
-            state.outcome.sent += 1
-            lastJobSent = state.outcome.sent
         }
     }
 
