@@ -135,6 +135,30 @@ struct DictTree: CommittedTree {
         #expect(error(prep.prepare(create("/m/x"), context: alice, zxid: 2, time: 0, tree: tree)) == .noNode)
     }
 
+    @Test func failedMultiRestoresTheChangesItReplaced() {
+        var prep = Prep()
+        var tree = DictTree()
+        tree.nodes["/n"] = NodeRecord(stat: Stat(version: 0), childCreates: 0, acl: ACL.openUnsafe)
+        // /n is pending at version 1, /p pending as created.
+        #expect(error(prep.prepare(.setData(path: "/n", data: [], version: 0), context: alice, zxid: 1, time: 0, tree: tree)) == nil)
+        #expect(error(prep.prepare(create("/p"), context: alice, zxid: 2, time: 0, tree: tree)) == nil)
+        // A multi that sets /n twice, deletes /p, then fails: all three undone.
+        let txn = prep.prepare(
+            .multi([
+                .setData(path: "/n", data: [], version: 1), .setData(path: "/n", data: [], version: 2),
+                .delete(opCode: .delete, path: "/p", version: -1), .check(path: "/nope", version: 0),
+            ]),
+            context: alice, zxid: 3, time: 0, tree: tree)
+        guard case .multi(let ops) = txn else {
+            Issue.record("expected a multi")
+            return
+        }
+        #expect(error(ops[3]) == .noNode)
+        #expect(prep.outstandingCount == 3)  // "/n", "/p" and the root (/p's parent)
+        #expect(error(prep.prepare(.check(path: "/n", version: 1), context: alice, zxid: 4, time: 0, tree: tree)) == nil)
+        #expect(error(prep.prepare(create("/p"), context: alice, zxid: 5, time: 0, tree: tree)) == .nodeExists)
+    }
+
     @Test func closeSessionListsCommittedAndPendingEphemerals() {
         var prep = Prep()
         var tree = DictTree()

@@ -67,7 +67,10 @@ public struct Prep: Sendable {
     private mutating func prepareMulti(
         _ ops: [WriteRequest], context: RequestContext, zxid: Int64, time: Int64, tree: some CommittedTree
     ) -> Txn {
-        let saved = outstanding
+        // What the multi's ops change, to undo if one fails: only the entries touched, not a
+        // copy of the whole dictionary (which also holds applied entries until the next sweep).
+        multiUndo = []
+        defer { multiUndo = nil }
         var txns: [Txn] = []
         var failed = false
         for op in ops {
@@ -82,13 +85,13 @@ public struct Prep: Sendable {
                 } catch {
                     failed = true
                     txns.append(.error(error))
-                    outstanding = saved
+                    undoMulti()
                 }
             case .setACL, .multi, .createSession, .closeSession, .malformed:
                 // Not allowed inside a multi (ZooKeeper's MultiOperationRecord refuses them).
                 failed = true
                 txns.append(.error(.badArguments))
-                outstanding = saved
+                undoMulti()
             }
         }
         return .multi(txns)
@@ -111,7 +114,19 @@ public struct Prep: Sendable {
     }
 
     private mutating func change(_ path: String, _ record: NodeRecord?, zxid: Int64) {
-        outstanding[path] = (zxid, record)
+        let previous = outstanding.updateValue((zxid, record), forKey: path)
+        multiUndo?.append((path, previous))
+    }
+
+    /// Inside `prepareMulti`: each change's path and the entry it replaced, oldest first.
+    private var multiUndo: [(path: String, previous: (zxid: Int64, record: NodeRecord?)?)]?
+
+    /// Puts back the entries the multi's ops replaced, newest change first.
+    private mutating func undoMulti() {
+        for (path, previous) in (multiUndo ?? []).reversed() {
+            if let previous { outstanding[path] = previous } else { outstanding.removeValue(forKey: path) }
+        }
+        multiUndo = []
     }
 
     private static func validate(_ path: String) throws(KeeperErrorCode) {
