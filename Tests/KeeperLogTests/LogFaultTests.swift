@@ -74,11 +74,7 @@ struct LogFaultTests {
         // The same zxids, a different history: only it may be found after a crash.
         try log.resume()
         try await appendDurably(log, 11...15)
-        fileSystem.crash()
-        try log.close()
-        let records = try recordsAfterReopen(fileSystem)
-        #expect(records.map(\.zxid) == (1...15).map(zxid))
-        #expect(records.allSatisfy { $0.payload == payload(Int($0.zxid.counter)) }, "a failed batch's record resurfaced")
+        try expectStandardRecordsAfterCrash(log, fileSystem, through: 15)
     }
 
     @Test("a failure the log cannot repair fails it for good; reopening recovers")

@@ -62,11 +62,7 @@ struct LogInlineFlushTests {
         for counter in 6...8 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
         log.flush(inline: true)
         #expect(log.lastDurableZxid == zxid(8))
-        fileSystem.crash()
-        try log.close()
-        let records = try recordsAfterReopen(fileSystem)
-        #expect(records.map(\.zxid) == (1...8).map(zxid))
-        #expect(records.allSatisfy { $0.payload == payload(Int($0.zxid.counter)) }, "a failed batch's record resurfaced")
+        try expectStandardRecordsAfterCrash(log, fileSystem, through: 8)
     }
 
     @Test("truncate and waitUntilDurable get records appended without a wake-up written")

@@ -39,6 +39,21 @@ func recordsAfterReopen(_ fileSystem: any LogFileSystem) throws -> [LogRecord] {
     return try readAll(reopened)
 }
 
+/// Crashes `fileSystem`, closes `log`, and checks that a fresh open finds exactly the records
+/// 1...`last` with their standard payloads: nothing acknowledged lost, no failed batch's record
+/// (written with another tag) resurfaced.
+func expectStandardRecordsAfterCrash(
+    _ log: KeeperLog, _ fileSystem: SimulatedLogFileSystem, through last: Int,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    fileSystem.crash()
+    try log.close()
+    let records = try recordsAfterReopen(fileSystem)
+    #expect(records.map(\.zxid) == (1...last).map(zxid), sourceLocation: sourceLocation)
+    #expect(records.allSatisfy { $0.payload == payload(Int($0.zxid.counter)) }, "a failed batch's record resurfaced",
+            sourceLocation: sourceLocation)
+}
+
 /// Appends `counters` with their standard payloads and waits until the last is durable.
 func appendDurably(_ log: KeeperLog, _ counters: ClosedRange<Int>, tag: UInt8 = 1) async throws {
     for counter in counters { try log.append(zxid: zxid(counter), payload: payload(counter, tag: tag)) }
