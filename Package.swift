@@ -40,6 +40,11 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Modules/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        // The server's allocator on Linux: glibc's malloc cost 12% more CPU per write (see
+        // BENCHMARKS.md); only the `swiftkeeper` executable links it, never the libraries.
+        .systemLibrary(
+            name: "CJemalloc", path: "Modules/CJemalloc", pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev"])]),
 
         // Cores.
         .target(name: "KeeperModel", path: "Modules/KeeperModel", swiftSettings: strict),
@@ -81,6 +86,7 @@ let package = Package(
             name: "SwiftKeeper",
             dependencies: [
                 "KeeperServer",
+                .target(name: "CJemalloc", condition: .when(platforms: [.linux])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing SwiftKeeper needs on Debian, and only what is missing:
 #   liblmdb-dev, zlib1g-dev        the store and the log (system library targets)
+#   libjemalloc-dev                the server's memory allocator (system library target)
 #   zookeeper, zookeeper-bin       zkCli.sh, the C client cli_mt and a reference Apache ZooKeeper
 #                                  for the interop tests (only with --interop)
 #   kazoo, pytest (PyPI)           the Python client for the interop tests (only with --interop)
@@ -16,6 +17,7 @@ sudo_cmd=()
 want=()
 pkg-config --exists lmdb 2>/dev/null || want+=(liblmdb-dev)
 pkg-config --exists zlib 2>/dev/null || want+=(zlib1g-dev)
+pkg-config --exists jemalloc 2>/dev/null || want+=(libjemalloc-dev)
 command -v pkg-config >/dev/null 2>&1 || want+=(pkg-config)
 if [ "$interop" = 1 ]; then
     [ -x /usr/share/zookeeper/bin/zkCli.sh ] || want+=(zookeeper)

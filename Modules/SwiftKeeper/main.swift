@@ -7,6 +7,9 @@ import ServiceLifecycle
 #if canImport(Glibc)
     import Glibc
 #endif
+#if canImport(CJemalloc)
+    import CJemalloc
+#endif
 
 @main
 struct SwiftKeeperCommand: AsyncParsableCommand {
@@ -79,6 +82,7 @@ struct Serve: AsyncParsableCommand {
                     "\(path): myid \(id) has no server.\(id) line in \(config ?? "zoo.cfg") (ids: \(settings.servers.keys.sorted().map(String.init).joined(separator: ", ")))")
             }
         }
+        logger.info("memory allocator: \(Allocator.name)")
         let server: KeeperServer
         do {
             server = try KeeperServer(config: settings, logger: logger)
@@ -111,5 +115,24 @@ struct KeeperService: Service {
     func run() async throws {
         try await gracefulShutdown()
         try server.shutdown()
+    }
+}
+
+/// The process's memory allocator, named in the startup log.
+enum Allocator {
+    /// "jemalloc <version>" when the executable links jemalloc (Linux), else "the C library's
+    /// malloc". Asking jemalloc for its version is also what keeps the linker from dropping a
+    /// library whose symbols nothing else names.
+    static var name: String {
+        #if canImport(CJemalloc)
+            var version: UnsafePointer<CChar>? = nil
+            var size = MemoryLayout<UnsafePointer<CChar>?>.size
+            guard mallctl("version", &version, &size, nil, 0) == 0, let version else {
+                return "jemalloc (version unknown)"
+            }
+            return "jemalloc " + String(cString: version)
+        #else
+            return "the C library's malloc"
+        #endif
     }
 }
