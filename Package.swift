@@ -40,7 +40,7 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Modules/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
-        // The server's allocator on Linux: glibc's malloc cost 12% more CPU per write (see
+        // The server's allocator on Linux: glibc's malloc cost 7 to 12% more CPU per write (see
         // BENCHMARKS.md); only the `swiftkeeper` executable links it, never the libraries.
         .systemLibrary(
             name: "CJemalloc", path: "Modules/CJemalloc", pkgConfig: "jemalloc",
