@@ -57,6 +57,7 @@ def space(directory, mode, batch, syncs):
     try:
         written = [0]
         stop = threading.Event()
+        progress = threading.Condition()
         failure = []
         filler = None
         if mode == "zeroed":
@@ -73,13 +74,16 @@ def space(directory, mode, batch, syncs):
                 try:
                     zeros = bytes(CHUNK)
                     offset = LEAD
-                    while offset < size and not stop.is_set():
-                        if offset < written[0] + LEAD:
-                            os.pwrite(fd, zeros, offset)
-                            start_writeback(fd, offset, CHUNK)
-                            offset += CHUNK
-                        else:
-                            time.sleep(0.0002)
+                    while offset < size:
+                        with progress:
+                            # Waits for the writer to come within LEAD of this chunk.
+                            while offset >= written[0] + LEAD and not stop.is_set():
+                                progress.wait()
+                            if stop.is_set():
+                                return
+                        os.pwrite(fd, zeros, offset)
+                        start_writeback(fd, offset, CHUNK)
+                        offset += CHUNK
                 except OSError as e:
                     failure.append(e)
 
@@ -90,12 +94,16 @@ def space(directory, mode, batch, syncs):
         began = time.perf_counter()
         for i in range(syncs):
             os.pwrite(fd, data, i * batch)
-            written[0] = (i + 1) * batch
+            with progress:
+                written[0] = (i + 1) * batch
+                progress.notify()
             t = time.perf_counter()
             os.fdatasync(fd)
             latencies.append(time.perf_counter() - t)
         elapsed = time.perf_counter() - began
-        stop.set()
+        with progress:
+            stop.set()
+            progress.notify()
         if filler:
             filler.join()
         if failure:
