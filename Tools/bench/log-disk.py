@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""What a log's disk does with fdatasync: new space, and syncs that overlap.
+"""What a log's disk does with fdatasync: new space, syncs that overlap, work beside a sync.
 
     Tools/bench/log-disk.py --dir DIR_ON_THE_LOG_DISK [--batch 49152] [--syncs 600] [--rounds 2]
 
-Two experiments, each a plain pwrite + fdatasync loop in one file (no SwiftKeeper code), so
+Three experiments, each a plain pwrite + fdatasync loop in one file (no SwiftKeeper code), so
 that a figure about the log can be checked against the disk itself:
 
 - space: how the file's space was made before the batches land in it. `zeroed`: zero-filled
@@ -14,6 +14,10 @@ that a figure about the log can be checked against the disk itself:
   extents). Prints syncs/s, MB/s of batches and the fdatasync p50/p99 of each.
 - threads: 1, 2 and 4 threads each appending --batch bytes and syncing, so that one sync
   overlaps the next (pipelined group commit): total syncs/s and the p50/p99 of one sync.
+- overlap: one writer that, between its pwrite and its fdatasync, spends 0, 40 or 80 us of
+  CPU (a busy loop standing in for work that does not need the batch durable), either as is
+  or after starting the batch's write-back at once (sync_file_range WRITE). Prints the p50 and
+  p99 from pwrite to the end of fdatasync: how much of such work the disk's write can hide.
 
 Everything is written under --dir (files named log-disk-*) and removed after.
 """
@@ -149,6 +153,32 @@ def threads(directory, count, batch, seconds):
     return len(latencies) / seconds, percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
+def overlap(directory, batch, syncs, work_us, early):
+    path = os.path.join(directory, "log-disk-overlap")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        zero_fill(fd, 0, syncs * batch + CHUNK)
+        os.fsync(fd)
+        data = b"x" * batch
+        work = work_us / 1e6
+        latencies = []
+        for i in range(syncs):
+            t = time.perf_counter()
+            os.pwrite(fd, data, i * batch)
+            if early:
+                start_writeback(fd, i * batch, batch)
+            until = time.perf_counter() + work
+            while time.perf_counter() < until:
+                pass
+            os.fdatasync(fd)
+            latencies.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    latencies.sort()
+    return percentile(latencies, 0.5), percentile(latencies, 0.99)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", required=True, help="a directory on the disk that holds the log")
@@ -156,9 +186,9 @@ def main():
     parser.add_argument("--syncs", type=int, default=600, help="syncs per space run")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of a threads run")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", choices=["space", "threads"])
+    parser.add_argument("--only", choices=["space", "threads", "overlap"])
     args = parser.parse_args()
-    if args.only != "threads":
+    if args.only in (None, "space"):
         print(f"== space: {args.batch} B per fdatasync, {args.syncs} syncs, {args.rounds} rounds (median of rounds)")
         modes = ("zeroed", "zero-fill-ahead", "sparse", "fallocate")
         results = {m: [] for m in modes}
@@ -169,13 +199,25 @@ def main():
         for mode in modes:
             rate, mbps, p50, p99 = (statistics.median(r[i] for r in results[mode]) for i in range(4))
             print(f"{mode:17s} {rate:8.0f} {mbps:6.1f} {p50 * 1e3:7.3f} {p99 * 1e3:7.3f}")
-    if args.only != "space":
+    if args.only in (None, "threads"):
         print(f"== threads: each appends {args.batch} B and syncs, {args.seconds} s, {args.rounds} rounds (median of rounds)")
         print(f"{'threads':>7s} {'syncs/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s}")
         for count in (1, 2, 4):
             runs = [threads(args.dir, count, args.batch, args.seconds) for _ in range(args.rounds)]
             rate, p50, p99 = (statistics.median(r[i] for r in runs) for i in range(3))
             print(f"{count:7d} {rate:8.0f} {p50 * 1e3:7.3f} {p99 * 1e3:7.3f}")
+    if args.only in (None, "overlap"):
+        print(f"== overlap: {args.batch} B per fdatasync, {args.syncs} syncs, CPU work between pwrite and"
+              f" fdatasync, {args.rounds} rounds (median of rounds; ms from pwrite to synced)")
+        print(f"{'work us':>7s} {'plain p50':>9s} {'p99':>7s} {'early write-back p50':>20s} {'p99':>7s}")
+        for work_us in (0, 40, 80):
+            plain, early = [], []
+            for _ in range(args.rounds):
+                plain.append(overlap(args.dir, args.batch, args.syncs, work_us, early=False))
+                early.append(overlap(args.dir, args.batch, args.syncs, work_us, early=True))
+            p = [statistics.median(r[i] for r in plain) * 1e3 for i in range(2)]
+            e = [statistics.median(r[i] for r in early) * 1e3 for i in range(2)]
+            print(f"{work_us:7d} {p[0]:9.3f} {p[1]:7.3f} {e[0]:20.3f} {e[1]:7.3f}")
 
 
 if __name__ == "__main__":

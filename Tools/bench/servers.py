@@ -8,6 +8,7 @@ both: fsync on (neither config sets forceSync=no).
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -168,7 +169,10 @@ class Cluster:
 
     def write_files(self):
         for node in self.nodes:
-            os.makedirs(node.data_dir, exist_ok=True)
+            # Every start is a fresh server: a data directory left by an earlier run (another
+            # topology's, with a later epoch) would keep a node from joining its new ensemble.
+            shutil.rmtree(node.data_dir, ignore_errors=True)
+            os.makedirs(node.data_dir)
             lines = [
                 "tickTime=2000", "initLimit=10", "syncLimit=5",
                 f"dataDir={node.data_dir}",
@@ -187,6 +191,7 @@ class Cluster:
                 f.write("".join(line + "\n" for line in lines))
 
     def start(self, deadline=START_DEADLINE_S):
+        """Starts every node on an empty data directory (`Node.launch` restarts one on its data)."""
         self.write_files()
         for node in self.nodes:
             node.launch()
