@@ -182,7 +182,7 @@ def main():
     parser.add_argument("--value-size", type=int, default=100)
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--out")
-    parser.add_argument("--workdir", help="data directory parent (default: a temporary one, removed after)")
+    parser.add_argument("--workdir", help="data directory parent; the server's data directory is emptied at start (default: a temporary one, removed after)")
     args = parser.parse_args()
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="keeper-million-")

@@ -96,7 +96,7 @@ def main():
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--prime", type=float, default=5.0, help="seconds of unrecorded load per server first")
-    parser.add_argument("--workdir", help="data directories (default: a fresh temporary directory, removed after)")
+    parser.add_argument("--workdir", help="parent of the servers' directories, whose data directories are emptied at start (default: a fresh temporary directory, removed after)")
     args = parser.parse_args()
 
     for tool in (args.keeper_bench, args.swiftkeeper):
