@@ -82,4 +82,10 @@ public enum Action: Hashable, Sendable {
     case recovered
     /// A peer broke the protocol (see `ProtocolViolation`); log it.
     case violation(ProtocolViolation)
+    /// `leader` leads an epoch below the one this server already accepted, so this server
+    /// cannot follow it (ZAB: an accepted epoch never goes back). Not a violation: a would-be
+    /// leader that failed in discovery can leave a learner ahead of the leader elected next.
+    /// The core looks again and waits `rejoinBackoffTicks` before following `leader` again;
+    /// the driver logs it.
+    case leaderEpochBehind(leader: ServerID, leaderEpoch: UInt32, acceptedEpoch: UInt32)
 }

@@ -114,7 +114,8 @@ extension ZabCore {
             // The rest of the ensemble may have settled without us (we restarted or were cut
             // off): join a leader that a quorum follows and that says it leads.
             election.outOfElection[peer] = notification
-            if hasQuorum(election.outOfElection, for: notification) && leaderConfirmed(vote, in: election.outOfElection) {
+            if hasQuorum(election.outOfElection, for: notification) && leaderConfirmed(vote, in: election.outOfElection)
+                && !backingOff(from: vote.leader) {
                 electionRound = vote.electionEpoch
                 decide(vote, &actions)
             }
@@ -184,8 +185,19 @@ extension ZabCore {
         }
     }
 
+    /// Whether `leader` refused us lately for leading an epoch below ours
+    /// (`Action.leaderEpochBehind`). The votes we resend bring its followers' answers again
+    /// once the wait is over.
+    mutating func backingOff(from leader: ServerID) -> Bool {
+        guard let refused = refusedLeader, refused.leader == leader else { return false }
+        if now < refused.until { return true }
+        refusedLeader = nil
+        return false
+    }
+
     /// The election is over: lead, follow or observe `vote.leader`.
     mutating func decide(_ vote: Vote, _ actions: inout [Action]) {
+        if backingOff(from: vote.leader) { return }
         var decided = vote
         decided.electionEpoch = electionRound
         currentVote = decided

@@ -84,7 +84,11 @@ extension ZabCore {
         case .leaderInfo(let epoch):
             guard phase == .connecting else { return unexpectedFromLeader(message, &actions) }
             if epoch < acceptedEpoch {
-                // A leader of an epoch we already left behind.
+                // A leader of an epoch we already left behind (a would-be leader of a later
+                // epoch failed in discovery after we promised it). We can never follow this
+                // leader; look again, and give the next election time to replace it.
+                actions.append(.leaderEpochBehind(leader: peer, leaderEpoch: epoch, acceptedEpoch: acceptedEpoch))
+                refusedLeader = (peer, now + UInt64(config.rejoinBackoffTicks))
                 startLooking(&actions, leaving: true)
                 return
             }

@@ -33,6 +33,11 @@ public struct ZabConfig: Hashable, Sendable {
     /// Ticks between re-sends of our vote while no leader is found (FastLeaderElection re-sends
     /// when its notification timeout expires).
     public var electionResendTicks: Int = 1
+    /// Ticks a learner waits before following again a leader whose epoch was below its
+    /// accepted epoch (`Action.leaderEpochBehind`). Without the wait, the rest of the ensemble
+    /// answering our vote with "we follow that leader" makes the learner rejoin and be refused
+    /// again at the speed of the network.
+    public var rejoinBackoffTicks: Int = 5
     /// `commitLogCount`: committed txns the core keeps in memory to bring a learner up to date
     /// by DIFF; a learner further behind gets a SNAP (ZooKeeper keeps 500).
     public var maxDiffEntries: Int = 500

@@ -108,6 +108,9 @@ public struct ZabCore: Sendable {
     var leading = LeaderState()
     var learning = LearnerState(leader: ServerID(0), isObserver: false, lastHeard: 0)
     var started = false
+    /// A leader that refused us for leading an older epoch than we accepted, and the tick
+    /// before which we do not follow it again.
+    var refusedLeader: (leader: ServerID, until: UInt64)?
 
     /// Builds a core from what the server has on disk. Call `start()` next.
     public init(config: ZabConfig, durable: ZabDurableState) {

@@ -52,7 +52,7 @@ struct Cluster {
                     execute(more, on: peer)
                 }
             case .truncateLog, .installSnapshot, .persistAcceptedEpoch, .persistCurrentEpoch, .commit,
-                 .roleChanged, .syncCompleted, .violation, .recovered:
+                 .roleChanged, .syncCompleted, .violation, .recovered, .leaderEpochBehind:
                 break
             }
         }

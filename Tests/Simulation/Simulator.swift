@@ -542,6 +542,8 @@ struct Simulation {
                 }
             case .recovered:
                 nodes[node].disk.recovering = false
+            case .leaderEpochBehind:
+                break
             case .violation(let problem):
                 checker.fail("t=\(time) \(nodes[node].id): protocol violation: \(problem)")
             }

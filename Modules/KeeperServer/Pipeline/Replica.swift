@@ -101,6 +101,7 @@ struct Ensemble: Sendable {
         zab.initLimit = config.initLimit * scale
         zab.syncLimit = config.syncLimit * scale
         zab.electionResendTicks = max(1, 100 / tickMillis)
+        zab.rejoinBackoffTicks = max(1, 1000 / tickMillis)
         // Every server bounds its clients' writes in flight (globalOutstandingLimit); the leader
         // takes those of every server, plus session expiries: it never has to drop a forwarded
         // write (whose client would wait for an answer that never comes).
@@ -418,6 +419,8 @@ public final class Replica: @unchecked Sendable {
                 logger.notice("recovered from the leader: voting again")
             case .violation(let problem):
                 logger.warning("peer protocol violation: \(problem)")
+            case .leaderEpochBehind(let leader, let leaderEpoch, let acceptedEpoch):
+                logger.warning("server.\(leader.rawValue) leads epoch \(leaderEpoch), below the epoch \(acceptedEpoch) this server already accepted: cannot follow it; following it again no sooner than in \(core.config.rejoinBackoffTicks * ensemble.coreTickMillis) ms")
             }
         }
         if !routine { publish() }
