@@ -42,11 +42,13 @@ import Darwin
 /// - Paths: as `ZNodePath.validate`; in addition a path may be at most `maxPathBytes` UTF-8
 ///   bytes (LMDB's key limit, 510 bytes by default), longer ones are refused (BadArguments).
 ///
-/// ## On-disk layout (format 1)
+/// ## On-disk layout (format 2)
 /// One LMDB environment in `directory` (`data.mdb`, `lock.mdb`) with named databases:
 /// - `nodes`: key = parent path, 0x00, name (the root: "/"), so the children of a node are
-///   one contiguous key range in name order; value = an 80-byte little-endian header (the
-///   stored stat, ACL id and ACL hash) followed by the data.
+///   one contiguous key range in name order; value = an 88-byte little-endian header (the
+///   stored stat, ACL id, ACL hash and the node's digest term) followed by the data
+///   (`NodeRecord`). Format 1 had an 80-byte header without the term: a read-write open
+///   upgrades such a store in place (one transaction, synced); a read-only open reads it.
 /// - `acls`: key = ACL id (big-endian 64-bit, the SipHash of the list, probing on a
 ///   collision); value = reference count (64-bit) + the list. Equal lists are stored once.
 /// - `ephemerals` (dupsort): key = session id, values = the paths of its ephemeral nodes.
@@ -80,7 +82,9 @@ public final class KeeperStore: @unchecked Sendable {
     // and `afterFlushForTesting`, which tests set before any concurrent use.
 
     /// The on-disk format this code reads and writes (see "On-disk layout").
-    public static let formatVersion = "1"
+    public static let formatVersion = "2"
+    /// The format before the digest term joined the node header (see "On-disk layout").
+    static let legacyFormatVersion = "1"
     /// The data file of a store directory: a snapshot stream (`snapshot(toFileDescriptor:)`)
     /// saved under this name in an empty directory is a store that directory opens as.
     public static let dataFileName = "data.mdb"
@@ -145,12 +149,22 @@ public final class KeeperStore: @unchecked Sendable {
         // A store grown past initialMapSize reopens at its current size: liblmdb keeps the
         // larger of the file's and the configured size.
         environment = env
+        var opened: Databases
         do {
             let create: Database.Flags = configuration.readOnly ? [] : .create
-            dbs = try env.openingDatabases { txn in try KeeperStore.openDatabases(txn, create: create) }
+            opened = try env.openingDatabases { txn in try KeeperStore.openDatabases(txn, create: create) }
         } catch let error as LMDBError where error.isNotFound {
             throw StoreError.incompatibleFormat(directory: directory, found: "no store databases")
         }
+        let format = try env.read { txn in try txn.get(opened.meta, key: MetaKey.format) }
+        if let format, String(decoding: format, as: UTF8.self) == KeeperStore.legacyFormatVersion {
+            if configuration.readOnly {
+                opened.legacyRecords = true
+            } else {
+                try KeeperStore.upgradeFromLegacyFormat(env, opened, directory: directory, marker: marker)
+            }
+        }
+        dbs = opened
         try initializeIfNew()
     }
 
@@ -165,11 +179,58 @@ public final class KeeperStore: @unchecked Sendable {
             meta: try txn.openDatabase("meta", flags: create))
     }
 
+    /// Format 1 to 2: every node record gets its digest term in the header, in one write
+    /// transaction (the tree, its digest and zxid are unchanged: the terms are the ones the
+    /// digest already sums, which is checked before anything is written). The upgrade is
+    /// synced before the store is used, under the unsynced marker like any other write.
+    private static func upgradeFromLegacyFormat(
+        _ env: Environment, _ dbs: Databases, directory: String, marker: UnsyncedMarker
+    ) throws {
+        let hadMarker = try marker.recordedBootID() != nil
+        if !hadMarker { try marker.create() }
+        var legacy = dbs
+        legacy.legacyRecords = true
+        try env.write { txn in
+            let view = StoreView(txn: txn, dbs: legacy, directory: directory, maxKeySize: env.maxKeySize)
+            let maintained = try view.digest()
+            let recomputed = try view.recomputeDigest()
+            guard maintained == recomputed else {
+                throw StoreError.damaged(
+                    directory: directory,
+                    detail: "format 1 store: its digest says \(maintained) but its nodes sum to \(recomputed); not upgraded")
+            }
+            // In chunks: the cursor reads a range, then the chunk is rewritten.
+            var from: [UInt8] = []
+            while true {
+                var chunk: [([UInt8], NodeRecord, String)] = []
+                try txn.forEach(dbs.nodes, from: from, to: nil) { k, v in
+                    let path = NodeKey.path(k)
+                    guard let r = NodeRecord(decoding: v, legacy: true) else {
+                        throw StoreError.damaged(directory: directory, detail: "node record of \(v.count) bytes under \(path)")
+                    }
+                    chunk.append((Array(k), r, path))
+                    return chunk.count < 4096
+                }
+                for (key, r, path) in chunk {
+                    let term = r.digestTerm(path: path)
+                    try key.withUnsafeBytes { k in
+                        try txn.put(dbs.nodes, key: k, reservingCount: r.encodedCount) { out in r.encode(into: out, term: term) }
+                    }
+                }
+                guard chunk.count == 4096, let last = chunk.last?.0 else { break }
+                from = last + [0]
+            }
+            try txn.put(dbs.meta, key: MetaKey.format, value: Array(KeeperStore.formatVersion.utf8))
+        }
+        try env.sync(force: true)
+        if !hadMarker { try marker.remove() }
+    }
+
     private func initializeIfNew() throws {
         let format = try environment.read { txn in try txn.get(dbs.meta, key: MetaKey.format) }
         if let format {
             let found = String(decoding: format, as: UTF8.self)
-            guard found == KeeperStore.formatVersion else {
+            guard found == KeeperStore.formatVersion || (found == KeeperStore.legacyFormatVersion && dbs.legacyRecords) else {
                 throw StoreError.incompatibleFormat(directory: directory, found: found)
             }
             return
@@ -191,8 +252,7 @@ public final class KeeperStore: @unchecked Sendable {
                 let r = NodeRecord(
                     czxid: 0, mzxid: 0, ctime: 0, mtime: 0, pzxid: 0, ephemeralOwner: 0, aclID: id, aclHash: hash,
                     version: 0, cversion: 0, aversion: aversion, numChildren: children, data: [])
-                try batch.putRecord(NodeKey.key(path), r, in: t)
-                batch.digest &+= r.digestTerm(path: path)
+                batch.digest &+= try batch.putRecord(NodeKey.key(path), r, path: path, in: t)
                 batch.nodeCount += 1
             }
             batch.digest = 0

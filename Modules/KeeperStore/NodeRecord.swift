@@ -1,16 +1,23 @@
 import KeeperModel
 
-/// One znode as the `nodes` database stores it: a fixed 80-byte little-endian header, then
+/// One znode as the `nodes` database stores it: a fixed 88-byte little-endian header, then
 /// the data. The header keeps ZooKeeper's *stored* stat (StatPersisted): `cversion` counts
 /// child creates only and `ephemeralOwner` keeps the container/TTL encodings; `clientStat`
 /// translates both as ZooKeeper's `DataNode.copyStat` does.
 ///
 /// Layout (offsets in bytes): czxid 0, mzxid 8, ctime 16, mtime 24, pzxid 32,
 /// ephemeralOwner 40, aclID 48, aclHash 56 (all Int64/UInt64), version 64, cversion 68,
-/// aversion 72, numChildren 76 (Int32), data from 80. numChildren is never negative, so its
-/// sign bit on disk marks null data (ZooKeeper keeps a null buffer apart from an empty one).
+/// aversion 72, numChildren 76 (Int32), the node's digest term 80 (UInt64), data from 88.
+/// numChildren is never negative, so its sign bit on disk marks null data (ZooKeeper keeps a
+/// null buffer apart from an empty one).
+///
+/// The stored term is what the tree digest holds for this node: a write that replaces or
+/// deletes the node takes the old term from the header instead of reading and hashing the
+/// old data again. Format 1 records (`legacyHeaderSize`, no term) are read by read-only opens
+/// and by the upgrade to format 2.
 struct NodeRecord: Hashable {
-    static let headerSize = 80
+    static let headerSize = 88
+    static let legacyHeaderSize = 80
 
     var czxid: Int64
     var mzxid: Int64
@@ -33,6 +40,9 @@ struct NodeRecord: Hashable {
     var dataIsNull = false
     /// Set when only the header was decoded (Stat-only reads): the stored data's length.
     var headerOnlyDataLength: Int32? = nil
+    /// The digest term the record was stored with (nil for a format 1 record or one built in
+    /// memory). It describes the record as decoded: changing a field does not update it.
+    var storedTerm: UInt64? = nil
 
     /// The Stat clients see (DataNode.copyStat): cversion = creates × 2 − children (creates
     /// plus deletes), and ephemeralOwner 0 unless the node belongs to a session.
@@ -53,7 +63,9 @@ struct NodeRecord: Hashable {
 
     var encodedCount: Int { NodeRecord.headerSize + data.count }
 
-    func encode(into out: UnsafeMutableRawBufferPointer) {
+    /// Encodes the record with `term`, its `digestTerm(path:)` (the caller has it: it adds
+    /// the term to the tree digest).
+    func encode(into out: UnsafeMutableRawBufferPointer, term: UInt64) {
         precondition(headerOnlyDataLength == nil, "encoding a node record decoded without its data")
         precondition(out.count == encodedCount, "node record buffer of the wrong size")
         out.storeBytes(of: czxid.littleEndian, toByteOffset: 0, as: Int64.self)
@@ -70,6 +82,7 @@ struct NodeRecord: Hashable {
         precondition(numChildren >= 0 && (!dataIsNull || data.isEmpty), "node record invariants")
         let packed = dataIsNull ? numChildren | Int32.min : numChildren
         out.storeBytes(of: packed.littleEndian, toByteOffset: 76, as: Int32.self)
+        out.storeBytes(of: term.littleEndian, toByteOffset: 80, as: UInt64.self)
         if !data.isEmpty {
             data.withUnsafeBytes { d in
                 UnsafeMutableRawBufferPointer(rebasing: out[NodeRecord.headerSize...]).copyMemory(from: d)
@@ -78,8 +91,10 @@ struct NodeRecord: Hashable {
     }
 
     /// Decodes a stored record; nil when it is too short to be one (a damaged store).
-    init?(decoding b: UnsafeRawBufferPointer, withData: Bool = true) {
-        guard b.count >= NodeRecord.headerSize else { return nil }
+    /// `legacy`: a format 1 record (80-byte header, no stored term).
+    init?(decoding b: UnsafeRawBufferPointer, withData: Bool = true, legacy: Bool = false) {
+        let headerSize = legacy ? NodeRecord.legacyHeaderSize : NodeRecord.headerSize
+        guard b.count >= headerSize else { return nil }
         func i64(_ o: Int) -> Int64 { Int64(littleEndian: b.loadUnaligned(fromByteOffset: o, as: Int64.self)) }
         func i32(_ o: Int) -> Int32 { Int32(littleEndian: b.loadUnaligned(fromByteOffset: o, as: Int32.self)) }
         czxid = i64(0)
@@ -96,8 +111,9 @@ struct NodeRecord: Hashable {
         let packed = i32(76)
         numChildren = packed & Int32.max
         dataIsNull = packed < 0
-        data = withData ? Array(b[NodeRecord.headerSize...]) : []
-        headerOnlyDataLength = withData ? nil : Int32(b.count - NodeRecord.headerSize)
+        storedTerm = legacy ? nil : UInt64(bitPattern: i64(80))
+        data = withData ? Array(b[headerSize...]) : []
+        headerOnlyDataLength = withData ? nil : Int32(b.count - headerSize)
     }
 
     init(
@@ -119,6 +135,10 @@ struct NodeRecord: Hashable {
         self.numChildren = numChildren
         self.data = data
     }
+
+    /// The term the tree digest holds for this record as decoded: the stored one, else
+    /// computed (a format 1 record).
+    func currentTerm(path: String) -> UInt64 { storedTerm ?? digestTerm(path: path) }
 
     /// This node's term of the tree digest: SipHash-2-4 over the path, the stored stat
     /// (every field but aclID), the ACL list's hash and the data. See `TreeDigest`.

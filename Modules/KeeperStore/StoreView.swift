@@ -10,6 +10,8 @@ struct Databases: Sendable {
     var ttls: Database
     var sessions: Database
     var meta: Database
+    /// The store is format 1 (opened read-only): node records have the legacy header.
+    var legacyRecords = false
 }
 
 /// Keys of the `meta` database.
@@ -48,7 +50,7 @@ public struct StoreView {
         try key.withUnsafeBytes { k in
             try txn.withValue(dbs.nodes, key: k) { v -> NodeRecord? in
                 guard let v else { return nil }
-                guard let r = NodeRecord(decoding: v, withData: withData) else {
+                guard let r = NodeRecord(decoding: v, withData: withData, legacy: dbs.legacyRecords) else {
                     throw damaged("node record of \(v.count) bytes under \(NodeKey.path(k))")
                 }
                 return r
@@ -101,7 +103,7 @@ public struct StoreView {
         guard try exists(path) else { return nil }
         var out: [(name: String, stat: Stat)] = []
         try txn.forEach(dbs.nodes, prefix: NodeKey.childPrefix(path)) { k, v in
-            guard let r = NodeRecord(decoding: v, withData: false) else {
+            guard let r = NodeRecord(decoding: v, withData: false, legacy: dbs.legacyRecords) else {
                 throw damaged("node record of \(v.count) bytes under \(NodeKey.path(k))")
             }
             out.append((NodeKey.name(k), r.clientStat))
@@ -250,7 +252,7 @@ public struct StoreView {
         var count: Int64 = 0
         var aclHashes: [UInt64: UInt64] = [:]
         try txn.forEach(dbs.nodes, prefix: []) { k, v in
-            guard let r = NodeRecord(decoding: v) else { throw damaged("node record of \(v.count) bytes") }
+            guard let r = NodeRecord(decoding: v, legacy: dbs.legacyRecords) else { throw damaged("node record of \(v.count) bytes") }
             let path = NodeKey.path(k)
             let aclHash: UInt64
             if let h = aclHashes[r.aclID] {
@@ -260,7 +262,11 @@ public struct StoreView {
                 aclHashes[r.aclID] = aclHash
             }
             guard aclHash == r.aclHash else { throw damaged("ACL hash of \(path) does not match its ACL") }
-            sum &+= r.digestTerm(path: path)
+            let term = r.digestTerm(path: path)
+            if let stored = r.storedTerm, stored != term {
+                throw damaged("the digest term stored with \(path) does not match the node")
+            }
+            sum &+= term
             count += 1
             return true
         }
@@ -271,7 +277,7 @@ public struct StoreView {
     /// to stop. A full scan: for export, verification and tests.
     public func forEachNode(_ body: (ZNode) throws -> Bool) throws {
         try txn.forEach(dbs.nodes, prefix: []) { k, v in
-            guard let r = NodeRecord(decoding: v) else { throw damaged("node record of \(v.count) bytes") }
+            guard let r = NodeRecord(decoding: v, legacy: dbs.legacyRecords) else { throw damaged("node record of \(v.count) bytes") }
             return try body(ZNode(path: NodeKey.path(k), data: r.data, dataIsNull: r.dataIsNull, stat: r.clientStat, kind: r.kind))
         }
     }

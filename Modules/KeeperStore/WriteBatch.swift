@@ -176,10 +176,14 @@ public final class WriteBatch {
         StoreView(txn: t, dbs: dbs, directory: directory, maxKeySize: maxKeySize)
     }
 
-    func putRecord(_ key: [UInt8], _ r: NodeRecord, in t: WriteTransaction) throws {
+    /// Stores `r` at `key` (the key of `path`) with its digest term, and returns the term.
+    @discardableResult
+    func putRecord(_ key: [UInt8], _ r: NodeRecord, path: String, in t: WriteTransaction) throws -> UInt64 {
+        let term = r.digestTerm(path: path)
         try key.withUnsafeBytes { k in
-            try t.put(dbs.nodes, key: k, reservingCount: r.encodedCount) { out in r.encode(into: out) }
+            try t.put(dbs.nodes, key: k, reservingCount: r.encodedCount) { out in r.encode(into: out, term: term) }
         }
+        return term
     }
 
     /// ZooKeeper's special paths (ZKDatabase.isSpecialPath): never deleted.
@@ -213,15 +217,14 @@ public final class WriteBatch {
 
         // The parent (DataTree.createNode): cversion counts creates; -1 means "one more";
         // it is only ever raised, and pzxid moves with it.
-        let oldParentTerm = parent.digestTerm(path: parentPath)
+        let oldParentTerm = parent.currentTerm(path: parentPath)
         let newCVersion = c.parentCVersion == -1 ? parent.cversion &+ 1 : c.parentCVersion
         if newCVersion > parent.cversion {
             parent.cversion = newCVersion
             parent.pzxid = zxid.rawValue
         }
         parent.numChildren += 1
-        try putRecord(parentKey, parent, in: t)
-        digest = digest &- oldParentTerm &+ parent.digestTerm(path: parentPath)
+        digest = digest &- oldParentTerm &+ (try putRecord(parentKey, parent, path: parentPath, in: t))
 
         let (aclID, aclHash) = try acquireACL(c.acl, in: t)
         var node = NodeRecord(
@@ -229,8 +232,7 @@ public final class WriteBatch {
             ephemeralOwner: owner, aclID: aclID, aclHash: aclHash, version: 0, cversion: 0, aversion: 0,
             numChildren: 0, data: c.data)
         node.dataIsNull = c.dataIsNull
-        try putRecord(key, node, in: t)
-        digest &+= node.digestTerm(path: path)
+        digest &+= try putRecord(key, node, path: path, in: t)
         nodeCount += 1
         try addToIndex(path: path, owner: owner, in: t)
         return TxnResult(
@@ -245,7 +247,7 @@ public final class WriteBatch {
         guard path.utf8.count < maxKeySize else { return fail(.noNode) }
         let key = NodeKey.key(path)
         let v = view(t)
-        guard let node = try v.record(key: key) else { return fail(.noNode) }
+        guard let node = try v.record(key: key, withData: false) else { return fail(.noNode) }
         if node.numChildren > 0 { return fail(.notEmpty) }
         guard let parentSub = ZNodePath.parent(of: path) else { return fail(.badArguments) }
         let parentPath = String(parentSub)
@@ -258,16 +260,15 @@ public final class WriteBatch {
         _ = try key.withUnsafeBytes { k in try t.delete(dbs.nodes, key: k) }
         try releaseACL(node.aclID, in: t)
         try removeFromIndex(path: path, owner: node.ephemeralOwner, in: t)
-        digest &-= node.digestTerm(path: path)
+        digest &-= node.currentTerm(path: path)
         nodeCount -= 1
 
         // DataTree.deleteNode: the stored cversion stays (clients see it move through
         // numChildren); pzxid only moves forward.
-        let oldParentTerm = parent.digestTerm(path: parentPath)
+        let oldParentTerm = parent.currentTerm(path: parentPath)
         parent.numChildren -= 1
         if zxid.rawValue > parent.pzxid { parent.pzxid = zxid.rawValue }
-        try putRecord(parentKey, parent, in: t)
-        digest = digest &- oldParentTerm &+ parent.digestTerm(path: parentPath)
+        digest = digest &- oldParentTerm &+ (try putRecord(parentKey, parent, path: parentPath, in: t))
         return TxnResult(zxid: zxid, type: type, path: path, changes: [.deleted(path), .childrenChanged(parentPath)])
     }
 
@@ -277,15 +278,17 @@ public final class WriteBatch {
         do { try ZNodePath.validate(s.path) } catch { return fail(.badArguments) }
         guard s.data.count <= configuration.maxDataLength else { return fail(.badArguments) }
         guard let key = view(t).lookupKey(s.path) else { return fail(.noNode) }
-        guard var node = try view(t).record(key: key) else { return fail(.noNode) }
-        let old = node.digestTerm(path: s.path)
+        // The old data is replaced, so only the header is read: its stored term is what the
+        // digest loses.
+        guard var node = try view(t).record(key: key, withData: false) else { return fail(.noNode) }
+        let old = node.currentTerm(path: s.path)
         node.data = s.data
+        node.headerOnlyDataLength = nil
         node.dataIsNull = s.dataIsNull
         node.version = s.version
         node.mzxid = zxid.rawValue
         node.mtime = header.time
-        try putRecord(key, node, in: t)
-        digest = digest &- old &+ node.digestTerm(path: s.path)
+        digest = digest &- old &+ (try putRecord(key, node, path: s.path, in: t))
         return TxnResult(zxid: zxid, type: .setData, path: s.path, stat: node.clientStat, changes: [.dataChanged(s.path)])
     }
 
@@ -295,14 +298,13 @@ public final class WriteBatch {
         guard !s.acl.isEmpty else { return fail(.invalidACL) }
         guard let key = view(t).lookupKey(s.path) else { return fail(.noNode) }
         guard var node = try view(t).record(key: key) else { return fail(.noNode) }
-        let old = node.digestTerm(path: s.path)
+        let old = node.currentTerm(path: s.path)
         let (aclID, aclHash) = try acquireACL(s.acl, in: t)
         try releaseACL(node.aclID, in: t)
         node.aclID = aclID
         node.aclHash = aclHash
         node.aversion = s.version
-        try putRecord(key, node, in: t)
-        digest = digest &- old &+ node.digestTerm(path: s.path)
+        digest = digest &- old &+ (try putRecord(key, node, path: s.path, in: t))
         return TxnResult(zxid: zxid, type: .setACL, path: s.path, stat: node.clientStat)
     }
 

@@ -236,6 +236,75 @@ private func buildDirectory() throws -> String {
     }
 }
 
+extension DurabilityTests {
+    /// Rewrites `store` as a format 1 store: node records without the digest term.
+    static func downgradeToFormat1(_ store: KeeperStore) throws {
+        try store.environment.write { txn in
+            var records: [([UInt8], [UInt8])] = []
+            try txn.forEach(store.dbs.nodes, prefix: []) { k, v in
+                records.append((Array(k), Array(v[..<NodeRecord.legacyHeaderSize]) + Array(v[NodeRecord.headerSize...])))
+                return true
+            }
+            for (k, v) in records { try txn.put(store.dbs.nodes, key: k, value: v) }
+            try txn.put(store.dbs.meta, key: MetaKey.format, value: Array(KeeperStore.legacyFormatVersion.utf8))
+        }
+        try store.sync()
+    }
+
+    static func nodes(_ store: KeeperStore) throws -> [ZNode] {
+        var all: [ZNode] = []
+        try store.read { v in try v.forEachNode { all.append($0); return true } }
+        return all
+    }
+
+    @Test func aFormat1StoreIsReadReadOnlyAndUpgradedByAReadWriteOpen() throws {
+        let h = try Harness()
+        try h.create("/a", String(repeating: "x", count: 700))
+        try h.create("/a/b", "bee")
+        try h.create("/a/b/c")
+        try h.apply(.setData(SetDataTxn(path: "/a/b", data: Array("honey".utf8), version: 1)))
+        try h.apply(.delete(DeleteTxn(path: "/a/b/c")))
+        let digest = try h.store.verifyDigest()
+        let tree = try Self.nodes(h.store)
+        try Self.downgradeToFormat1(h.store)
+        let dir = h.store.directory
+
+        var readOnly = StoreConfiguration()
+        readOnly.readOnly = true
+        let old = try KeeperStore(directory: dir, configuration: readOnly)
+        #expect(try old.verifyDigest() == digest)
+        #expect(try Self.nodes(old) == tree)
+        #expect(try old.read { try $0.stat(at: "/a/b") }?.version == 1)
+
+        let upgraded = try KeeperStore(directory: dir)
+        let format = try upgraded.environment.read { txn in try txn.get(upgraded.dbs.meta, key: MetaKey.format) }
+        #expect(format == Array(KeeperStore.formatVersion.utf8))
+        #expect(try upgraded.verifyDigest() == digest)
+        #expect(try Self.nodes(upgraded) == tree)
+        // Writes after the upgrade take the old terms from the records.
+        try upgraded.apply(TxnEntry(
+            header: TxnHeader(clientID: SessionID(0), cxid: 0, zxid: Zxid(h.zxid + 1), time: 5_000, type: .setData),
+            txn: .setData(SetDataTxn(path: "/a", data: Array("short".utf8), version: 1))))
+        let after = try upgraded.verifyDigest()
+        #expect(after.zxid == Zxid(h.zxid + 1))
+        #expect(after != digest)
+    }
+
+    @Test func aStoredDigestTermThatDoesNotMatchItsNodeIsDamage() throws {
+        let h = try Harness()
+        try h.create("/a", "data")
+        try h.store.environment.write { txn in
+            let key = NodeKey.key("/a")
+            var v = try txn.get(h.store.dbs.nodes, key: key)!
+            v[NodeRecord.legacyHeaderSize] ^= 1
+            try txn.put(h.store.dbs.nodes, key: key, value: v)
+        }
+        #expect(throws: StoreError.damaged(directory: h.store.directory, detail: "the digest term stored with /a does not match the node")) {
+            _ = try h.store.verifyDigest()
+        }
+    }
+}
+
 /// Digests the writer saw after each batch, by zxid.
 final class DigestLog: @unchecked Sendable {
     // Sendable proof: `digests` is only touched while holding `lock`.
