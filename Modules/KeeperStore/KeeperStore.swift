@@ -161,7 +161,8 @@ public final class KeeperStore: @unchecked Sendable {
             if configuration.readOnly {
                 opened.legacyRecords = true
             } else {
-                try KeeperStore.upgradeFromLegacyFormat(env, opened, directory: directory, marker: marker)
+                try KeeperStore.upgradeFromLegacyFormat(
+                    env, opened, directory: directory, marker: marker, configuration: configuration)
             }
         }
         dbs = opened
@@ -184,12 +185,33 @@ public final class KeeperStore: @unchecked Sendable {
     /// digest already sums, which is checked before anything is written). The upgrade is
     /// synced before the store is used, under the unsynced marker like any other write.
     private static func upgradeFromLegacyFormat(
-        _ env: Environment, _ dbs: Databases, directory: String, marker: UnsyncedMarker
+        _ env: Environment, _ dbs: Databases, directory: String, marker: UnsyncedMarker,
+        configuration: StoreConfiguration
     ) throws {
         let hadMarker = try marker.recordedBootID() != nil
         if !hadMarker { try marker.create() }
         var legacy = dbs
         legacy.legacyRecords = true
+        // Every record grows by 8 bytes: the map may have to grow, as in `write`.
+        while true {
+            do {
+                try rewriteLegacyRecords(env, dbs, legacy, directory: directory)
+                break
+            } catch let error as LMDBError where error.isMapFull {
+                let size = try env.info().mapSize
+                guard size < configuration.maxMapSize else {
+                    throw StoreError.mapFull(directory: directory, mapSize: size, maxMapSize: configuration.maxMapSize)
+                }
+                try env.setMapSize(min(configuration.maxMapSize, size * 2))
+            }
+        }
+        try env.sync(force: true)
+        if !hadMarker { try marker.remove() }
+    }
+
+    private static func rewriteLegacyRecords(
+        _ env: Environment, _ dbs: Databases, _ legacy: Databases, directory: String
+    ) throws {
         try env.write { txn in
             let view = StoreView(txn: txn, dbs: legacy, directory: directory, maxKeySize: env.maxKeySize)
             let maintained = try view.digest()
@@ -222,8 +244,6 @@ public final class KeeperStore: @unchecked Sendable {
             }
             try txn.put(dbs.meta, key: MetaKey.format, value: Array(KeeperStore.formatVersion.utf8))
         }
-        try env.sync(force: true)
-        if !hadMarker { try marker.remove() }
     }
 
     private func initializeIfNew() throws {

@@ -264,6 +264,11 @@ extension DurabilityTests {
         try h.create("/a/b/c")
         try h.apply(.setData(SetDataTxn(path: "/a/b", data: Array("honey".utf8), version: 1)))
         try h.apply(.delete(DeleteTxn(path: "/a/b/c")))
+        // More nodes than the upgrade rewrites per chunk.
+        try h.create("/many")
+        try h.store.apply((0..<5_000).map { i in
+            h.entry(.create(CreateTxn(path: "/many/n\(i)", data: Array("\(i)".utf8), acl: ACL.openUnsafe, kind: .persistent)))
+        })
         let digest = try h.store.verifyDigest()
         let tree = try Self.nodes(h.store)
         try Self.downgradeToFormat1(h.store)
