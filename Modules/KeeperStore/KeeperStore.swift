@@ -221,25 +221,28 @@ public final class KeeperStore: @unchecked Sendable {
                     directory: directory,
                     detail: "format 1 store: its digest says \(maintained) but its nodes sum to \(recomputed); not upgraded")
             }
-            // In chunks: the cursor reads a range, then the chunk is rewritten.
+            // In chunks (at most 4,096 nodes or 16 MiB of data in memory): the cursor reads a
+            // range, then the chunk is rewritten.
             var from: [UInt8] = []
             while true {
                 var chunk: [([UInt8], NodeRecord, String)] = []
+                var bytes = 0
+                var more = false
                 try txn.forEach(dbs.nodes, from: from, to: nil) { k, v in
                     let path = NodeKey.path(k)
                     guard let r = NodeRecord(decoding: v, legacy: true) else {
                         throw StoreError.damaged(directory: directory, detail: "node record of \(v.count) bytes under \(path)")
                     }
                     chunk.append((Array(k), r, path))
-                    return chunk.count < 4096
+                    bytes += v.count
+                    more = chunk.count < 4096 && bytes < 16 << 20
+                    return more
                 }
                 for (key, r, path) in chunk {
-                    let term = r.digestTerm(path: path)
-                    try key.withUnsafeBytes { k in
-                        try txn.put(dbs.nodes, key: k, reservingCount: r.encodedCount) { out in r.encode(into: out, term: term) }
-                    }
+                    try WriteBatch.put(r, term: r.digestTerm(path: path), key: key, in: dbs.nodes, txn)
                 }
-                guard chunk.count == 4096, let last = chunk.last?.0 else { break }
+                // `more` stays true only when the cursor ran out of nodes.
+                guard !more, let last = chunk.last?.0 else { break }
                 from = last + [0]
             }
             try txn.put(dbs.meta, key: MetaKey.format, value: Array(KeeperStore.formatVersion.utf8))

@@ -180,10 +180,15 @@ public final class WriteBatch {
     @discardableResult
     func putRecord(_ key: [UInt8], _ r: NodeRecord, path: String, in t: WriteTransaction) throws -> UInt64 {
         let term = r.digestTerm(path: path)
-        try key.withUnsafeBytes { k in
-            try t.put(dbs.nodes, key: k, reservingCount: r.encodedCount) { out in r.encode(into: out, term: term) }
-        }
+        try Self.put(r, term: term, key: key, in: dbs.nodes, t)
         return term
+    }
+
+    /// Stores `r` with `term` at `key` of the `nodes` database `db`.
+    static func put(_ r: NodeRecord, term: UInt64, key: [UInt8], in db: Database, _ t: WriteTransaction) throws {
+        try key.withUnsafeBytes { k in
+            try t.put(db, key: k, reservingCount: r.encodedCount) { out in r.encode(into: out, term: term) }
+        }
     }
 
     /// ZooKeeper's special paths (ZKDatabase.isSpecialPath): never deleted.
