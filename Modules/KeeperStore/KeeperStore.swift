@@ -162,7 +162,8 @@ public final class KeeperStore: @unchecked Sendable {
                 opened.legacyRecords = true
             } else {
                 try KeeperStore.upgradeFromLegacyFormat(
-                    env, opened, directory: directory, marker: marker, configuration: configuration)
+                    env, opened, directory: directory, marker: marker, markerPresent: markerPresent,
+                    configuration: configuration)
             }
         }
         dbs = opened
@@ -182,21 +183,75 @@ public final class KeeperStore: @unchecked Sendable {
 
     /// Format 1 to 2: every node record gets its digest term in the header, in one write
     /// transaction (the tree, its digest and zxid are unchanged: the terms are the ones the
-    /// digest already sums, which is checked before anything is written). The upgrade is
-    /// synced before the store is used, under the unsynced marker like any other write.
+    /// digest already sums; when they do not add up to it, the transaction is abandoned and
+    /// nothing is written). The upgrade is synced before the store is used, under the
+    /// unsynced marker like any other write.
     private static func upgradeFromLegacyFormat(
-        _ env: Environment, _ dbs: Databases, directory: String, marker: UnsyncedMarker,
+        _ env: Environment, _ dbs: Databases, directory: String, marker: UnsyncedMarker, markerPresent: Bool,
         configuration: StoreConfiguration
     ) throws {
-        let hadMarker = try marker.recordedBootID() != nil
-        if !hadMarker { try marker.create() }
+        if !markerPresent { try marker.create() }
         var legacy = dbs
         legacy.legacyRecords = true
-        // Every record grows by 8 bytes: the map may have to grow, as in `write`.
+        // Every record grows by 8 bytes: the map may have to grow.
+        try growingMapWhenFull(env, configuration: configuration, directory: directory) {
+            try env.write { txn in try rewriteLegacyRecords(legacy, in: txn, directory: directory) }
+        }
+        try env.sync(force: true)
+        if !markerPresent { try marker.remove() }
+    }
+
+    /// Rewrites every format 1 record of `legacy.nodes` with its term and checks that the
+    /// terms sum to the maintained digest (one scan).
+    private static func rewriteLegacyRecords(_ legacy: Databases, in txn: WriteTransaction, directory: String) throws {
+        let maintained = try StoreView(txn: txn, dbs: legacy, directory: directory, maxKeySize: txn.environment.maxKeySize)
+            .digest()
+        var sum: UInt64 = 0
+        var count: Int64 = 0
+        // In chunks (at most 4,096 nodes or 16 MiB of data in memory): the cursor reads a
+        // range, then the chunk is rewritten.
+        var from: [UInt8] = []
+        while true {
+            var chunk: [([UInt8], NodeRecord, String)] = []
+            var bytes = 0
+            var more = false
+            try txn.forEach(legacy.nodes, from: from, to: nil) { k, v in
+                let path = NodeKey.path(k)
+                guard let r = NodeRecord(decoding: v, legacy: true) else {
+                    throw StoreError.damaged(directory: directory, detail: "node record of \(v.count) bytes under \(path)")
+                }
+                chunk.append((Array(k), r, path))
+                bytes += v.count
+                more = chunk.count < 4096 && bytes < 16 << 20
+                return more
+            }
+            for (key, r, path) in chunk {
+                let term = r.digestTerm(path: path)
+                try WriteBatch.put(r, term: term, key: key, in: legacy.nodes, txn)
+                sum &+= term
+                count += 1
+            }
+            // `more` stays true only when the cursor ran out of nodes.
+            guard !more, let last = chunk.last?.0 else { break }
+            from = last + [0]
+        }
+        let recomputed = TreeDigest(value: sum, nodeCount: count, zxid: maintained.zxid)
+        guard maintained == recomputed else {
+            throw StoreError.damaged(
+                directory: directory,
+                detail: "format 1 store: its digest says \(maintained) but its nodes sum to \(recomputed); not upgraded")
+        }
+        try txn.put(legacy.meta, key: MetaKey.format, value: Array(KeeperStore.formatVersion.utf8))
+    }
+
+    /// Runs `body` (one LMDB write transaction) again after doubling the map, up to
+    /// `maxMapSize`, whenever it fills the map.
+    private static func growingMapWhenFull<R>(
+        _ env: Environment, configuration: StoreConfiguration, directory: String, _ body: () throws -> R
+    ) throws -> R {
         while true {
             do {
-                try rewriteLegacyRecords(env, dbs, legacy, directory: directory)
-                break
+                return try body()
             } catch let error as LMDBError where error.isMapFull {
                 let size = try env.info().mapSize
                 guard size < configuration.maxMapSize else {
@@ -204,48 +259,6 @@ public final class KeeperStore: @unchecked Sendable {
                 }
                 try env.setMapSize(min(configuration.maxMapSize, size * 2))
             }
-        }
-        try env.sync(force: true)
-        if !hadMarker { try marker.remove() }
-    }
-
-    private static func rewriteLegacyRecords(
-        _ env: Environment, _ dbs: Databases, _ legacy: Databases, directory: String
-    ) throws {
-        try env.write { txn in
-            let view = StoreView(txn: txn, dbs: legacy, directory: directory, maxKeySize: env.maxKeySize)
-            let maintained = try view.digest()
-            let recomputed = try view.recomputeDigest()
-            guard maintained == recomputed else {
-                throw StoreError.damaged(
-                    directory: directory,
-                    detail: "format 1 store: its digest says \(maintained) but its nodes sum to \(recomputed); not upgraded")
-            }
-            // In chunks (at most 4,096 nodes or 16 MiB of data in memory): the cursor reads a
-            // range, then the chunk is rewritten.
-            var from: [UInt8] = []
-            while true {
-                var chunk: [([UInt8], NodeRecord, String)] = []
-                var bytes = 0
-                var more = false
-                try txn.forEach(dbs.nodes, from: from, to: nil) { k, v in
-                    let path = NodeKey.path(k)
-                    guard let r = NodeRecord(decoding: v, legacy: true) else {
-                        throw StoreError.damaged(directory: directory, detail: "node record of \(v.count) bytes under \(path)")
-                    }
-                    chunk.append((Array(k), r, path))
-                    bytes += v.count
-                    more = chunk.count < 4096 && bytes < 16 << 20
-                    return more
-                }
-                for (key, r, path) in chunk {
-                    try WriteBatch.put(r, term: r.digestTerm(path: path), key: key, in: dbs.nodes, txn)
-                }
-                // `more` stays true only when the cursor ran out of nodes.
-                guard !more, let last = chunk.last?.0 else { break }
-                from = last + [0]
-            }
-            try txn.put(dbs.meta, key: MetaKey.format, value: Array(KeeperStore.formatVersion.utf8))
         }
     }
 
@@ -307,28 +320,20 @@ public final class KeeperStore: @unchecked Sendable {
                 try marker.create()
                 markerPresent = true
             }
-            while true {
-                do {
-                    defer { commits &+= 1 }
-                    return try environment.write { txn in
-                        let batch: WriteBatch
-                        if initializing {
-                            batch = try WriteBatch(
-                                txn: txn, dbs: dbs, configuration: configuration, directory: directory, fresh: true)
-                        } else {
-                            batch = try WriteBatch(
-                                txn: txn, dbs: dbs, configuration: configuration, directory: directory)
-                        }
-                        let result = try body(batch)
-                        try batch.finish()
-                        return result
+            return try KeeperStore.growingMapWhenFull(environment, configuration: configuration, directory: directory) {
+                defer { commits &+= 1 }
+                return try environment.write { txn in
+                    let batch: WriteBatch
+                    if initializing {
+                        batch = try WriteBatch(
+                            txn: txn, dbs: dbs, configuration: configuration, directory: directory, fresh: true)
+                    } else {
+                        batch = try WriteBatch(
+                            txn: txn, dbs: dbs, configuration: configuration, directory: directory)
                     }
-                } catch let error as LMDBError where error.isMapFull {
-                    let size = try environment.info().mapSize
-                    guard size < configuration.maxMapSize else {
-                        throw StoreError.mapFull(directory: directory, mapSize: size, maxMapSize: configuration.maxMapSize)
-                    }
-                    try environment.setMapSize(min(configuration.maxMapSize, size * 2))
+                    let result = try body(batch)
+                    try batch.finish()
+                    return result
                 }
             }
         }
