@@ -80,6 +80,19 @@ public enum TxnCodec {
         digest?.write(to: &buffer)
     }
 
+    /// About how many bytes `write(_:digest:to:)` writes for `txn` (at least that many for
+    /// the data and paths it carries): a buffer this large never grows while it is written.
+    public static func sizeHint(_ txn: Txn) -> Int {
+        let fixed = 128
+        switch txn {
+        case .create(let t), .create2(let t), .createContainer(let t), .createTTL(let t):
+            return fixed + t.path.utf8.count + t.data.count + 32 * t.acl.count
+        case .setData(let t): return fixed + t.path.utf8.count + t.data.count
+        case .multi(let txns): return txns.reduce(fixed) { $0 + 8 + sizeHint($1) }
+        default: return 512
+        }
+    }
+
     /// Writes a txn's record (no header). Programmer errors crash: a create whose kind does not
     /// match its opcode, a multi inside a multi.
     public static func write(_ txn: Txn, to buffer: inout ByteBuffer) {

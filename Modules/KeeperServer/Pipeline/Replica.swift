@@ -786,12 +786,13 @@ public final class Replica: @unchecked Sendable {
         let entry = TxnEntry(
             header: TxnHeader(clientID: context.session, cxid: context.cxid, zxid: zxid, time: time, type: txn.opCode),
             txn: txn)
-        // One allocation for a typical txn instead of a realloc per growth step.
-        var buffer = ByteBufferAllocator().buffer(capacity: 512)
+        // One allocation sized for the txn (no realloc while it is written), one copy out.
+        var buffer = ByteBufferAllocator().buffer(capacity: TxnCodec.sizeHint(txn))
         TxnCodec.write(entry, to: &buffer)
+        let payload = buffer.withUnsafeReadableBytes { [UInt8]($0) }
         let actions: [Action]
         do {
-            let (assigned, proposed) = try core.propose(Array(buffer.readableBytesView))
+            let (assigned, proposed) = try core.propose(payload)
             precondition(assigned == zxid, "the core assigned \(assigned), prep used \(zxid)")
             actions = proposed
         } catch {
