@@ -32,6 +32,10 @@ public protocol LogFile: AnyObject, Sendable {
     /// cache (`sync_file_range`): a hint that keeps background zero-filling from piling dirty
     /// pages onto the next fdatasync. Durability still needs `syncData`.
     func writeBack(_ range: Range<Int64>) throws(KeeperLogError)
+    /// A hint that the log will not read `range` again soon: the OS may drop its clean cached
+    /// pages (`posix_fadvise(DONTNEED)`; dirty pages stay until written). Nothing fails or is
+    /// lost if it does not: the bytes are read from the disk when needed.
+    func dropCache(_ range: Range<Int64>)
     /// Sets the file's size.
     func truncate(to size: Int64) throws(KeeperLogError)
     /// Closes the file. Using it afterwards is a programmer error.
@@ -202,6 +206,13 @@ final class PosixLogFile: LogFile {
         guard syncFileRange(fd, range.lowerBound, range.upperBound - range.lowerBound, 1 | 2 | 4) == 0 else {
             throw .io(operation: "sync_file_range \(range)", path: path, errno: errno)
         }
+        #endif
+    }
+
+    func dropCache(_ range: Range<Int64>) {
+        #if os(Linux)
+        // Advice only: an error (EINVAL on a file system without page cache) changes nothing.
+        _ = posix_fadvise(fd, off_t(range.lowerBound), off_t(range.upperBound - range.lowerBound), POSIX_FADV_DONTNEED)
         #endif
     }
 

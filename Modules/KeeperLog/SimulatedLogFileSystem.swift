@@ -93,6 +93,19 @@ public final class SimulatedLogFileSystem: LogFileSystem, @unchecked Sendable {
     /// after writing what fits.
     public func setCapacity(_ bytes: Int?) { lock.withLock { capacity = bytes } }
 
+    /// A `dropCache` call: the file's path as opened, the range, and whether every byte in it
+    /// was durable then (no unsynced write overlapped it).
+    public struct CacheDrop: Sendable {
+        public let path: String
+        public let range: Range<Int64>
+        public let wasDurable: Bool
+    }
+
+    var cacheDropLog: [CacheDrop] = []
+
+    /// Every `dropCache` call so far, oldest first.
+    public var cacheDrops: [CacheDrop] { lock.withLock { cacheDropLog } }
+
     /// How many times `operation` was called.
     public func count(of operation: Operation) -> Int { lock.withLock { counts[operation, default: 0] } }
 
@@ -369,6 +382,20 @@ final class SimulatedFile: LogFile, @unchecked Sendable {
     /// Write-back without a sync promises nothing at a crash: nothing to model.
     func writeBack(_ range: Range<Int64>) throws(KeeperLogError) {
         try fileSystem.lock.withLock { () throws(KeeperLogError) in try alive("sync_file_range") }
+    }
+
+    /// Cached pages are not modelled (reads see `data` either way): the call is recorded.
+    func dropCache(_ range: Range<Int64>) {
+        fileSystem.lock.withLock {
+            let durable = inode.unsynced.allSatisfy { change in
+                switch change {
+                case .truncate: return true
+                case .write(let offset, let bytes):
+                    return Int64(offset + bytes.count) <= range.lowerBound || Int64(offset) >= range.upperBound
+                }
+            }
+            fileSystem.cacheDropLog.append(.init(path: path, range: range, wasDurable: durable))
+        }
     }
 
     func truncate(to size: Int64) throws(KeeperLogError) {

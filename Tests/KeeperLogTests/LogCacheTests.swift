@@ -1,0 +1,48 @@
+import KeeperModel
+import Testing
+
+@testable import KeeperLog
+
+@Suite("the log's page cache")
+struct LogCacheTests {
+    @Test("the writer drops only durable, page-aligned pages well behind its tail, and a sealed segment's all")
+    func dropsOnlyDurablePagesBehindTheTail() async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let log = try KeeperLog.open(configuration(fileSystem, preallocation: 1 << 20, segmentRecords: 4_000))
+        let body = [UInt8](repeating: 0x5A, count: 4_000)
+        var counter = 0
+        func appendBatch() async throws {
+            for _ in 0..<100 {
+                counter += 1
+                try log.append(zxid: zxid(counter), payload: body)
+            }
+            try await log.waitUntilDurable(zxid(counter))
+        }
+        // About 16 MB into the first segment, checking the drops after every batch.
+        while counter < 4_000 {
+            try await appendBatch()
+            let active = try #require(log.segments().last)
+            let drops = fileSystem.cacheDrops.filter { $0.path.hasPrefix(active.path) }
+            if let last = drops.last {
+                #expect(last.range.upperBound <= active.byteCount - SegmentWriter.cachedTail,
+                        "dropped \(last.range) with the tail at \(active.byteCount)")
+            }
+        }
+        let first = try #require(log.segments().first)
+        #expect(fileSystem.cacheDrops.count >= 2, "16 MB written, 4 MiB steps: got \(fileSystem.cacheDrops.count) drops")
+        // The next batch rolls to a new segment: the sealed one is dropped to its end.
+        try await appendBatch()
+        #expect(log.segments().count == 2)
+        let drops = fileSystem.cacheDrops.filter { $0.path.hasPrefix(first.path) }
+        let durable = drops.allSatisfy { $0.wasDurable }
+        #expect(durable, "a drop covered bytes not yet synced")
+        let aligned = drops.allSatisfy { $0.range.lowerBound % 4096 == 0 && $0.range.upperBound % 4096 == 0 }
+        #expect(aligned, "a drop not on page boundaries")
+        #expect(drops.first?.range.lowerBound == 0)
+        let contiguous = zip(drops, drops.dropFirst()).allSatisfy { $0.range.upperBound == $1.range.lowerBound }
+        #expect(contiguous, "drops are contiguous and never repeat a range")
+        #expect((drops.last?.range.upperBound ?? 0) >= first.byteCount)
+        #expect(try readAll(log).count == counter)
+        try log.close()
+    }
+}
