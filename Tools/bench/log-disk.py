@@ -18,6 +18,11 @@ that a figure about the log can be checked against the disk itself:
   CPU (a busy loop standing in for work that does not need the batch durable), either as is
   or after starting the batch's write-back at once (sync_file_range WRITE). Prints the p50 and
   p99 from pwrite to the end of fdatasync: how much of such work the disk's write can hide.
+- pages: the system time of zero-filling a new file in 256 KiB chunks (synced every 4 MiB)
+  into fresh pages of memory, and with the synced pages more than 8 MiB behind dropped from
+  the page cache as it goes (posix_fadvise DONTNEED), as KeeperLog's writer does. Each run
+  starts after a pause (--pause), so that memory freed by the previous one has gone back to
+  the free pool. Prints microseconds per KiB.
 
 Everything is written under --dir (files named log-disk-*) and removed after.
 """
@@ -26,6 +31,7 @@ import argparse
 import ctypes
 import ctypes.util
 import os
+import resource
 import statistics
 import threading
 import time
@@ -179,6 +185,27 @@ def overlap(directory, batch, syncs, work_us, early):
     return percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
+def pages(directory, total, drop):
+    path = os.path.join(directory, "log-disk-pages")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    zeros = bytes(CHUNK)
+    system = 0.0
+    try:
+        for offset in range(0, total, CHUNK):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+            os.pwrite(fd, zeros, offset)
+            system += resource.getrusage(resource.RUSAGE_SELF).ru_stime - before
+            end = offset + CHUNK
+            if end % LEAD == 0:
+                os.fdatasync(fd)
+                if drop and end > 2 * LEAD:
+                    os.posix_fadvise(fd, 0, end - 2 * LEAD, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return system * 1e6 / (total / 1024)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", required=True, help="a directory on the disk that holds the log")
@@ -186,7 +213,9 @@ def main():
     parser.add_argument("--syncs", type=int, default=600, help="syncs per space run")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of a threads run")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", choices=["space", "threads", "overlap"])
+    parser.add_argument("--only", choices=["space", "threads", "overlap", "pages"])
+    parser.add_argument("--pages-mib", type=int, default=512, help="MiB zero-filled per pages run")
+    parser.add_argument("--pause", type=float, default=8.0, help="seconds before each pages run")
     args = parser.parse_args()
     if args.only in (None, "space"):
         print(f"== space: {args.batch} B per fdatasync, {args.syncs} syncs, {args.rounds} rounds (median of rounds)")
@@ -218,6 +247,16 @@ def main():
             p = [statistics.median(r[i] for r in plain) * 1e3 for i in range(2)]
             e = [statistics.median(r[i] for r in early) * 1e3 for i in range(2)]
             print(f"{work_us:7d} {p[0]:9.3f} {p[1]:7.3f} {e[0]:20.3f} {e[1]:7.3f}")
+    if args.only in (None, "pages"):
+        print(f"== pages: {args.pages_mib} MiB zero-filled in {CHUNK >> 10} KiB chunks, {args.rounds} rounds"
+              f" (median of rounds; system time per KiB)")
+        results = {False: [], True: []}
+        for _ in range(args.rounds):
+            for drop in (False, True):
+                time.sleep(args.pause)
+                results[drop].append(pages(args.dir, args.pages_mib << 20, drop))
+        print(f"fresh pages:           {statistics.median(results[False]):.3f} us/KiB")
+        print(f"dropped behind (8 MiB): {statistics.median(results[True]):.3f} us/KiB")
 
 
 if __name__ == "__main__":
