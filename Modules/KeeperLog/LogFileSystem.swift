@@ -36,6 +36,9 @@ public protocol LogFile: AnyObject, Sendable {
     /// pages (`posix_fadvise(DONTNEED)`; dirty pages stay until written). Nothing fails or is
     /// lost if it does not: the bytes are read from the disk when needed.
     func dropCache(_ range: Range<Int64>)
+    /// A hint that the log is about to read `range`: the OS may start reading it into the page
+    /// cache now, while the reader checks what came before (`posix_fadvise(WILLNEED)`).
+    func prefetch(_ range: Range<Int64>)
     /// Sets the file's size.
     func truncate(to size: Int64) throws(KeeperLogError)
     /// Closes the file. Using it afterwards is a programmer error.
@@ -213,6 +216,12 @@ final class PosixLogFile: LogFile {
         #if os(Linux)
         // Advice only: an error (EINVAL on a file system without page cache) changes nothing.
         _ = posix_fadvise(fd, off_t(range.lowerBound), off_t(range.upperBound - range.lowerBound), POSIX_FADV_DONTNEED)
+        #endif
+    }
+
+    func prefetch(_ range: Range<Int64>) {
+        #if os(Linux)
+        _ = posix_fadvise(fd, off_t(range.lowerBound), off_t(range.upperBound - range.lowerBound), POSIX_FADV_WILLNEED)
         #endif
     }
 

@@ -10,6 +10,10 @@ final class FileWindow {
     private var count = 0
     /// The default window: large enough that a scan makes few reads.
     static let defaultCapacity = 1 << 20
+    /// How far past the window the file is prefetched, so that the disk reads ahead while the
+    /// caller checks the window (a log whose pages the writer dropped is read from the disk).
+    static let prefetchAhead: Int64 = 8 << 20
+    private var prefetchedThrough: Int64 = 0
 
     init(file: any LogFile, fileSize: Int64, capacity: Int = FileWindow.defaultCapacity) {
         self.file = file
@@ -32,6 +36,11 @@ final class FileWindow {
             let got = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset)
             start = offset
             count = got
+            let horizon = min(fileSize, offset + Int64(got) + Self.prefetchAhead)
+            if horizon > max(prefetchedThrough, offset + Int64(got)) {
+                file.prefetch(max(prefetchedThrough, offset + Int64(got))..<horizon)
+                prefetchedThrough = horizon
+            }
             guard got >= length else { return nil }
         }
         let from = Int(offset - start)

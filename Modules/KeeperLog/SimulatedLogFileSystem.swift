@@ -398,6 +398,9 @@ final class SimulatedFile: LogFile, @unchecked Sendable {
         }
     }
 
+    /// Reads always come from `data`: nothing to model.
+    func prefetch(_ range: Range<Int64>) {}
+
     func truncate(to size: Int64) throws(KeeperLogError) {
         try fileSystem.lock.withLock { () throws(KeeperLogError) in
             try alive("ftruncate")

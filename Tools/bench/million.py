@@ -2,7 +2,7 @@
 """Restart time and resident memory with 1 million znodes, SwiftKeeper and ZooKeeper alike.
 
     Tools/bench/million.py --kind swiftkeeper|zookeeper [--swiftkeeper .build/release/swiftkeeper]
-                           [--nodes 1000000] [--value-size 100] [--restarts 3] [--out FILE.json]
+                           [--nodes 1000000] [--value-size 100] [--restarts 3] [--cold] [--out FILE.json]
 
 For one server kind (standalone, fsync on):
   1. start a fresh server and load NODES znodes of VALUE-SIZE bytes through the client protocol
@@ -12,7 +12,9 @@ For one server kind (standalone, fsync on):
   3. stop it cleanly (SIGTERM, wait for exit);
   4. start it again, timing from the process start to the first successful getData of the last
      znode created (connect + session + read: what a client waits for); repeat --restarts times
-     and report each time and the median, and the RSS after restart.
+     and report each time and the median, and the RSS after restart. With --cold, every file
+     of the data directory is dropped from the page cache before each restart
+     (posix_fadvise DONTNEED), as after a reboot: the server reads what it needs from the disk.
 
 The loader is plain sockets and the wire format of zookeeper.jute: no client library sits in
 between, so both servers see the same bytes.
@@ -174,6 +176,19 @@ def first_read(node, path, deadline=FIRST_READ_DEADLINE_S):
     raise RuntimeError(f"no successful read of {path} within {deadline} s")
 
 
+def drop_page_cache(directory):
+    """Drops the cached pages of every file under `directory` (they are clean: the server has
+    stopped and synced)."""
+    for root, _, files in os.walk(directory):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", choices=["swiftkeeper", "zookeeper"], required=True)
@@ -183,12 +198,13 @@ def main():
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--out")
     parser.add_argument("--workdir", help="data directory parent; the server's data directory is emptied at start (default: a temporary one, removed after)")
+    parser.add_argument("--cold", action="store_true", help="drop the data directory from the page cache before each restart")
     args = parser.parse_args()
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="keeper-million-")
     cluster = Cluster(args.kind, workdir, 1, binary=args.swiftkeeper)
     node = cluster.nodes[0]
-    result = {"kind": args.kind, "nodes": args.nodes, "valueSize": args.value_size}
+    result = {"kind": args.kind, "nodes": args.nodes, "valueSize": args.value_size, "cold": args.cold}
     last = node_path(args.nodes - 1)
     try:
         cluster.start()
@@ -206,6 +222,8 @@ def main():
                                      for d, _, files in os.walk(node.data_dir) for f in files)
         times, rss = [], []
         for i in range(args.restarts):
+            if args.cold:
+                drop_page_cache(node.data_dir)
             node.launch()
             t = first_read(node, last)
             times.append(round(t, 3))
