@@ -8,6 +8,7 @@
 One PNG per topology and workload (`<topology>-<workload>.png`), with a panel per value size;
 each point is one offered load (sessions x in flight; or, from an open-loop sweep, requests per
 second offered: `<topology>-<workload>-open.png`), labelled, at the medians of its rounds.
+Files of the same topology (one sweep per value size, say) are merged into one chart.
 """
 
 import argparse
@@ -108,9 +109,18 @@ def main():
     parser.add_argument("--table", action="store_true", help="print Markdown tables too")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args()
+    # Files of one topology (a sweep run per value size, say) are drawn together: their points
+    # are merged, in the order given.
+    documents = {}
     for path in args.inputs:
         with open(path) as f:
             document = json.load(f)
+        key = (document["topology"], document.get("openLoop", False))
+        if key in documents:
+            documents[key]["points"] += document["points"]
+        else:
+            documents[key] = document
+    for document in documents.values():
         if not args.no_plot:
             try:
                 for written in plot(document, args.out_dir):
