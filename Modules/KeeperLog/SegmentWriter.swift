@@ -153,11 +153,12 @@ final class SegmentWriter {
 
     /// Lets the OS drop the active segment's cached pages below `end` (rounded down to a
     /// page), in steps of at least `step` bytes. Every byte there is durable (a batch is only
-    /// counted after its fdatasync) and the log does not read it back while it writes (recovery,
-    /// followers' catch-up and backups read it from the disk when they need it). Without this
+    /// counted after its fdatasync) and the writer never reads it back; readers (recovery, a
+    /// follower's catch-up, backups) get it from the disk, prefetched ahead. Without this
     /// every log byte takes a fresh page of memory, and the zero-fill ahead of the writer pays
     /// for it: on a virtual machine that hands free memory back to its host, a fresh page costs
-    /// a fault in the host too (8x the system time of zero-filling into a page just dropped).
+    /// a fault in the host too (about ten times the system time of zero-filling into a page just
+    /// dropped: `Tools/bench/log-disk.py --only pages`).
     /// The pages at the tail stay: a write into a dropped partial page would read it first.
     private func dropDurablePages(below end: Int64, step: Int64) {
         let pageAligned = end & ~4095
@@ -356,6 +357,8 @@ final class SegmentWriter {
         info.byteCount = offset
         active!.info = info
         active!.allocatedEnd = offset
+        // Drops resume from the new tail's page (its bytes are read back on the next write).
+        active!.cacheDroppedThrough = min(active!.cacheDroppedThrough, offset & ~4095)
         lastZxid = info.lastZxid ?? info.previousZxid
     }
 

@@ -45,4 +45,33 @@ struct LogCacheTests {
         #expect(try readAll(log).count == counter)
         try log.close()
     }
+
+    @Test("after a truncation the drops go on from the new tail, still only durable pages")
+    func dropsResumeAfterATruncation() async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let log = try KeeperLog.open(configuration(fileSystem, preallocation: 1 << 20))
+        let body = [UInt8](repeating: 0x3C, count: 4_000)
+        var counter = 0
+        func append(_ records: Int) async throws {
+            for _ in 0..<records {
+                counter += 1
+                try log.append(zxid: zxid(counter), payload: body)
+            }
+            try await log.waitUntilDurable(zxid(counter))
+        }
+        for _ in 0..<30 { try await append(100) }           // about 12 MB
+        let dropsBefore = fileSystem.cacheDrops.count
+        #expect(dropsBefore >= 1)
+        try log.truncate(after: zxid(500))                    // back to about 2 MB
+        counter = 500
+        let tail = try #require(log.segments().last).byteCount
+        for _ in 0..<30 { try await append(100) }
+        let later = fileSystem.cacheDrops.dropFirst(dropsBefore)
+        let first = try #require(later.first, "no drop after the truncation")
+        #expect(first.range.lowerBound <= tail, "drops resumed at \(first.range.lowerBound), past the new tail \(tail)")
+        let durable = later.allSatisfy { $0.wasDurable }
+        #expect(durable, "a drop covered bytes not yet synced")
+        #expect(try readAll(log).map(\.zxid) == (1...counter).map(zxid))
+        try log.close()
+    }
 }

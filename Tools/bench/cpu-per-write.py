@@ -7,8 +7,8 @@
         [--value-size 100]
 
 Each server runs standalone (fsync on). A round sends exactly sessions x requests setData
-(100 B unless --value-size) to each server in turn (keeper-bench --max-requests) and reads, around it, the
-server's CPU time (utime + stime of all threads, /proc/PID/stat) and its read and write
+(100 B unless --value-size) to each server in turn (keeper-bench --max-requests) and reads,
+around it, the server's CPU time (utime + stime of all threads, /proc/PID/stat) and its read and write
 syscalls (syscr/syscw, /proc/PID/io, all threads). keeper-bench's own preparation (1,000 keys
 created, deleted after) is measured alone first and subtracted. Rounds alternate between the
 servers so both see the same machine noise; the medians per write are printed, with the CPU
