@@ -154,6 +154,10 @@ public final class KeeperLog: @unchecked Sendable {
                 try file.syncData()
                 active = SegmentWriter.Active(file: file, info: info, allocatedEnd: scan.fileSize)
             } else {
+                // Verified and never written again: its pages go back at once, so the next
+                // segment's reads reuse them instead of taking fresh memory (as the writer's
+                // drops do), and recovery does not fill the page cache with the whole log.
+                file.dropCache(0..<scan.fileSize)
                 try file.close()
                 sealed.append(info)
             }
