@@ -46,6 +46,30 @@ struct LogCacheTests {
         try log.close()
     }
 
+    @Test("recovery drops each sealed segment's pages once it has verified it, never the active one's")
+    func recoveryDropsVerifiedSealedSegments() async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let log = try KeeperLog.open(configuration(fileSystem, segmentRecords: 10))
+        for batch in 0..<3 { try await appendDurably(log, (batch * 10 + 1)...(batch * 10 + 10)) }
+        try log.close()
+        let before = fileSystem.cacheDrops.count
+        let reopened = try KeeperLog.open(configuration(fileSystem, segmentRecords: 10))
+        let segments = reopened.recovery.segments
+        #expect(segments.count == 3)
+        let drops = fileSystem.cacheDrops.dropFirst(before)
+        for (index, segment) in segments.enumerated() {
+            let mine = drops.filter { $0.path == segment.path }
+            if index < segments.count - 1 {
+                #expect(mine.count == 1 && mine.first?.range == 0..<segment.fileSize,
+                        "sealed segment \(segment.path): \(mine.map(\.range))")
+            } else {
+                #expect(mine.isEmpty, "the active segment's pages were dropped at recovery")
+            }
+        }
+        #expect(try readAll(reopened).map(\.zxid) == (1...30).map(zxid))
+        try reopened.close()
+    }
+
     @Test("after a truncation the drops go on from the new tail, still only durable pages")
     func dropsResumeAfterATruncation() async throws {
         let fileSystem = SimulatedLogFileSystem()
