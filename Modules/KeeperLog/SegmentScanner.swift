@@ -36,9 +36,10 @@ final class FileWindow {
             let got = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset)
             start = offset
             count = got
+            let from = max(prefetchedThrough, offset + Int64(got))
             let horizon = min(fileSize, offset + Int64(got) + Self.prefetchAhead)
-            if horizon > max(prefetchedThrough, offset + Int64(got)) {
-                file.prefetch(max(prefetchedThrough, offset + Int64(got))..<horizon)
+            if horizon > from {
+                file.prefetch(from..<horizon)
                 prefetchedThrough = horizon
             }
             guard got >= length else { return nil }
