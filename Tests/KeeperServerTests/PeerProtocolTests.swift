@@ -33,6 +33,22 @@ import Testing
         }
     }
 
+    /// The leader writes a broadcast PROPOSAL once, straight from its payload: those bytes must
+    /// be exactly the QuorumPacket's, and decode back to the proposal.
+    @Test func anEncodedProposalIsItsQuorumPacketsBytes() throws {
+        for payload in [[], [7], [UInt8](repeating: 0xA5, count: 1024)] as [[UInt8]] {
+            let proposal = Proposal(zxid: Zxid(epoch: 12, counter: 345), payload: payload)
+            var expected = ByteBuffer()
+            PeerMessages.packet(.proposal(proposal), myID: Self.me).write(to: &expected)
+            var encoded = PeerMessages.encodedProposal(proposal)
+            #expect(encoded == expected, "payload of \(payload.count) bytes")
+            var decoder = QuorumPacketDecoder()
+            let packet = try #require(try decoder.next(from: &encoded))
+            #expect(try PeerMessages.message(packet) == .proposal(proposal))
+            #expect(encoded.readableBytes == 0)
+        }
+    }
+
     @Test func learnerInfoNamesTheSender() throws {
         let packet = try Self.wire(PeerMessages.packet(.followerInfo(acceptedEpoch: 1), myID: Self.me))
         var reader = JuteReader(try #require(packet.data), maxLength: 1024)

@@ -427,6 +427,9 @@ public final class Replica: @unchecked Sendable {
         if !early.isEmpty && !core.isElecting { deliverEarlyLearners() }
     }
 
+    /// The last PROPOSAL encoded for the wire, shared by the sends of that zxid.
+    private var lastProposalSent: (zxid: Zxid, bytes: ByteBuffer)?
+
     private func send(_ message: Message, to peer: ServerID) {
         guard let network else { return }
         switch message {
@@ -475,6 +478,12 @@ public final class Replica: @unchecked Sendable {
         case .ping:
             // A leader's PING carries its round number, which the learner's answer echoes.
             network.send(.packet(QuorumPacket(type: .ping, zxid: Zxid(Int64(bitPattern: pingRound)))), to: peer)
+        case .proposal(let proposal):
+            // The core sends a broadcast PROPOSAL to each follower in turn: encode it once.
+            if lastProposalSent?.zxid != proposal.zxid {
+                lastProposalSent = (proposal.zxid, PeerMessages.encodedProposal(proposal))
+            }
+            network.send(.encoded(lastProposalSent!.bytes), to: peer)
         case .sync where outboundLink?.peer != peer:
             // The answer to a learner's sync waits, like our own clients' syncs, until a quorum
             // has confirmed that we still lead.

@@ -44,6 +44,17 @@ enum PeerMessages {
     }
 
     /// The packet for a message on a leader-learner connection. `myID` fills LearnerInfo.
+    /// A PROPOSAL's wire form (`QuorumPacket.write` of `packet(.proposal(p))`), written
+    /// straight from the payload into one buffer the leader sends to every follower.
+    static func encodedProposal(_ proposal: Proposal) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 24 + proposal.payload.count)
+        buffer.writeJuteInt(QuorumPacketType.proposal.rawValue)
+        buffer.writeJuteLong(proposal.zxid.rawValue)
+        buffer.writeJuteBuffer(proposal.payload)
+        buffer.writeJuteInt(-1)  // authinfo: a null vector
+        return buffer
+    }
+
     static func packet(_ message: Message, myID: ServerID) -> QuorumPacket {
         func bytes(_ b: [UInt8]) -> ByteBuffer {
             var buffer = ByteBuffer()

@@ -202,6 +202,9 @@ final class PeerLink: @unchecked Sendable {
     // other mutable field lives in `state` (a Mutex), and `pump` runs only on the channel's loop.
     enum Item: Sendable {
         case packet(QuorumPacket)
+        /// A packet already in its wire form, written as it is: a PROPOSAL encoded once for
+        /// every follower shares one buffer instead of being copied twice per follower.
+        case encoded(ByteBuffer)
         case snapshot(SnapshotFileSource)
     }
     struct State {
@@ -267,6 +270,11 @@ final class PeerLink: @unchecked Sendable {
             case .packet(let p):
                 packet = p
                 pop()
+            case .encoded(let bytes):
+                pop()
+                channel.write(NIOAny(bytes), promise: nil)
+                wrote = true
+                continue
             case .snapshot(let source):
                 do {
                     packet = try source.nextPacket()
