@@ -20,10 +20,14 @@ import Darwin
 /// Opening runs recovery: every record is verified; a torn tail (a batch whose sync never
 /// completed) is cut off; anything else damaged stops the open with a precise error.
 ///
+/// A large batch can also overlap its sync with the appender's own work
+/// (`flush(overlappingSyncOf:_:)`): the appender writes it, the writer thread syncs it.
+///
 /// `@unchecked Sendable`: the mutable properties marked "guarded" are only touched with
 /// `mutex` held; `writer` is only touched, once `open` has returned, by the writer thread or by
 /// the one caller of `flush(inline:)` that set `inlineWriting` (the writer thread keeps off
-/// while it is set, and the mutex orders the hand-over).
+/// while it is set, and the mutex orders the hand-over). The one exception: the sync an inline
+/// writer hands over (`overlapped`), which the writer thread runs while the caller keeps off.
 public final class KeeperLog: @unchecked Sendable {
     enum State {
         case ready
@@ -31,6 +35,20 @@ public final class KeeperLog: @unchecked Sendable {
         case failed(KeeperLogError)
         case closing
         case closed
+    }
+
+    /// A batch written by `flush(overlapping:)` whose fdatasync the writer thread runs.
+    final class OverlappedSync {
+        let batch: [PendingRecord]
+        let written: SegmentWriter.Written
+        // Guarded by the log's `mutex`:
+        var taken = false
+        var done = false
+        var error: KeeperLogError?
+        init(batch: [PendingRecord], written: SegmentWriter.Written) {
+            self.batch = batch
+            self.written = written
+        }
     }
 
     final class Control {
@@ -65,6 +83,8 @@ public final class KeeperLog: @unchecked Sendable {
     private var writerWaitingForInline = false
     /// The thread writing inline (valid while `inlineWriting`).
     private var inlineThread: pthread_t?
+    /// The inline writer's batch, handed to the writer thread to sync (`flush(overlapping:)`).
+    private var overlapped: OverlappedSync?
     private var spaceWaiters = 0
     private var publishedSegments: [LogSegment]
     private var closeError: KeeperLogError?
@@ -247,6 +267,75 @@ public final class KeeperLog: @unchecked Sendable {
         mutex.unlock()
     }
 
+    /// `flush(inline: true)` with the batch's fdatasync overlapped: the calling thread writes
+    /// the batch (when the writer thread is idle and at least `minimumRecords` are pending),
+    /// the writer thread syncs it, and meanwhile `meanwhile(last, awaitSync)` runs on the
+    /// caller, `last` being the batch's last zxid. `awaitSync` returns once the batch is
+    /// durable, or throws the error that stopped it; either way `onEvent` has reported the
+    /// outcome first, on the writer thread. The caller may thus prepare what depends on the
+    /// batch (apply it to a store, uncommitted) while the disk syncs, and wait only where it
+    /// must. Returns after the sync whatever `meanwhile` did, true; false, having done nothing,
+    /// when the batch cannot be written here now (then call `flush(inline:)`).
+    public func flush(overlappingSyncOf minimumRecords: Int, _ meanwhile: (Zxid, @escaping () throws -> Void) -> Void) -> Bool {
+        mutex.lock()
+        guard pending.count >= max(1, minimumRecords), writerWaiting, !writerWaitingForInline, !inlineWriting,
+              controls.isEmpty, overlapped == nil, configuration.maxBatchDelay == .zero, case .ready = state
+        else {
+            mutex.unlock()
+            return false
+        }
+        inlineWriting = true
+        inlineThread = pthread_self()
+        var batch: [PendingRecord] = []
+        takeBatch(into: &batch)
+        mutex.unlock()
+        do {
+            let written = try writer.writeUnsynced(batch[...])
+            let job = OverlappedSync(batch: batch, written: written)
+            mutex.withLock {
+                overlapped = job
+                workAvailable.signal()
+            }
+            let awaitSync = { [self] () throws in
+                let error = mutex.withLock { () -> KeeperLogError? in
+                    while !job.done { progress.wait() }
+                    return job.error
+                }
+                if let error { throw error }
+            }
+            meanwhile(batch.last!.zxid, awaitSync)
+            try? awaitSync()
+        } catch {
+            failed(batch: batch, error: error)
+        }
+        mutex.lock()
+        overlapped = nil
+        inlineWriting = false
+        inlineThread = nil
+        if writerWaitingForInline || !pending.isEmpty || !controls.isEmpty { workAvailable.signal() }
+        mutex.unlock()
+        return true
+    }
+
+    /// On the writer thread: syncs the batch `flush(overlapping:)` wrote and reports it.
+    private func syncOverlapped(_ job: OverlappedSync) {
+        var error: KeeperLogError?
+        do {
+            try writer.finish(job.batch[...], job.written)
+            committed(through: job.batch.last!.zxid)
+        } catch let failure {
+            error = failed(batch: job.batch, error: failure)
+        }
+        mutex.withLock {
+            job.error = error
+            job.done = true
+            progress.broadcast()
+        }
+    }
+
+    /// A handed-over sync waits for the writer thread. Under `mutex`.
+    private var syncHandedOver: Bool { overlapped.map { !$0.taken } ?? false }
+
     /// Moves the next batch (at most `maxBatchRecords`) out of `pending`. Under `mutex`.
     private func takeBatch(into batch: inout [PendingRecord]) {
         if pending.count <= configuration.maxBatchRecords {
@@ -422,7 +511,7 @@ public final class KeeperLog: @unchecked Sendable {
         let delayNanoseconds = UInt64(delay.seconds) * 1_000_000_000 + UInt64(delay.attoseconds / 1_000_000_000)
         while true {
             mutex.lock()
-            while pending.isEmpty && controls.isEmpty, case .ready = state {
+            while pending.isEmpty && controls.isEmpty && !syncHandedOver, case .ready = state {
                 writerWaiting = true
                 workAvailable.wait()
             }
@@ -430,10 +519,18 @@ public final class KeeperLog: @unchecked Sendable {
                 writerWaiting = true
                 workAvailable.wait()
             }
+            if let job = overlapped, !job.taken {
+                job.taken = true
+                writerWaiting = false
+                mutex.unlock()
+                syncOverlapped(job)
+                continue
+            }
             if inlineWriting {
-                // Woken while a caller writes a batch inline: wait for it, then look again.
+                // Woken while a caller writes a batch inline: wait for it (or for the sync it
+                // hands over), then look again.
                 writerWaitingForInline = true
-                while inlineWriting { workAvailable.wait() }
+                while inlineWriting && !syncHandedOver { workAvailable.wait() }
                 writerWaitingForInline = false
                 writerWaiting = false
                 mutex.unlock()
@@ -517,7 +614,8 @@ public final class KeeperLog: @unchecked Sendable {
         for continuation in ready { continuation.resume() }
     }
 
-    private func failed(batch: [PendingRecord], error: any Error) {
+    @discardableResult
+    private func failed(batch: [PendingRecord], error: any Error) -> KeeperLogError {
         let cause = asLogError(error)
         var permanent: KeeperLogError?
         if case .failed = cause { permanent = cause }
@@ -550,6 +648,7 @@ public final class KeeperLog: @unchecked Sendable {
         mutex.unlock()
         onEvent(.failed(zxids: range, error: reported))
         for continuation in doomed { continuation.resume(throwing: reported) }
+        return reported
     }
 }
 

@@ -87,6 +87,19 @@ final class SegmentWriter {
     /// Writes a batch with gathered writes and one fdatasync. On success the records are
     /// durable; on a throw nothing of the batch counts and `repair()` must run.
     func write(_ batch: ArraySlice<PendingRecord>) throws {
+        try finish(batch, try writeUnsynced(batch))
+    }
+
+    /// Where a batch written by `writeUnsynced` lies in the active segment.
+    struct Written {
+        let start: Int64
+        let end: Int64
+    }
+
+    /// Writes a batch into the active segment without syncing it: `finish` syncs it and counts
+    /// it. Nothing else may touch the writer in between (the same thread or another may call
+    /// `finish`, ordered by the log's mutex).
+    func writeUnsynced(_ batch: ArraySlice<PendingRecord>) throws -> Written {
         precondition(!batch.isEmpty)
         if needsRoll { try roll(base: batch.first!.zxid) }
         var total = 0
@@ -132,7 +145,13 @@ final class SegmentWriter {
             slotIndex += end - first
             first = end
         }
-        try file.syncData()
+        return Written(start: start, end: offset)
+    }
+
+    /// Syncs a batch `writeUnsynced` wrote and counts it: it is durable once this returns.
+    func finish(_ batch: ArraySlice<PendingRecord>, _ written: Written) throws {
+        let (start, offset) = (written.start, written.end)
+        try active!.file.syncData()
         active!.info.byteCount = offset
         active!.info.recordCount += batch.count
         if active!.info.firstZxid == nil { active!.info.firstZxid = batch.first!.zxid }

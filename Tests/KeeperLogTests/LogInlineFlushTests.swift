@@ -65,6 +65,88 @@ struct LogInlineFlushTests {
         try expectStandardRecordsAfterCrash(log, fileSystem, through: 8)
     }
 
+    @Test("flush(overlappingSyncOf:) writes on the caller and runs `meanwhile` while the writer thread syncs")
+    func overlappedSync() async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let events = EventRecorder()
+        let log = try KeeperLog.open(configuration(fileSystem)) { events.record($0) }
+        try await appendDurably(log, 1...3)
+        log.waitForPreallocator()
+        for counter in 4...40 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
+        let syncsBefore = fileSystem.count(of: .sync)
+        fileSystem.holdSyncs()
+        var ran = false
+        let flushed = log.flush(overlappingSyncOf: 8) { last, awaitSync in
+            ran = true
+            #expect(last == zxid(40))
+            // The batch is written and its sync parked on the writer thread: not durable yet.
+            fileSystem.waitForHeldSync()
+            #expect(log.lastDurableZxid == zxid(3))
+            #expect(!events.all.contains { if case .durable(let z) = $0 { z == zxid(40) } else { false } })
+            fileSystem.releaseSyncs()
+            #expect(throws: Never.self) { try awaitSync() }
+            // Reported before awaitSync returned; a second wait returns at once.
+            #expect(log.lastDurableZxid == zxid(40))
+            #expect(events.all.contains { if case .durable(let z) = $0 { z == zxid(40) } else { false } })
+            #expect(throws: Never.self) { try awaitSync() }
+        }
+        #expect(flushed && ran)
+        #expect(fileSystem.count(of: .sync) - syncsBefore == 1, "one sync for the 37 records")
+        // The writer thread takes the next batch as before.
+        try await appendDurably(log, 41...45)
+        try expectStandardRecordsAfterCrash(log, fileSystem, through: 45)
+    }
+
+    @Test("flush(overlappingSyncOf:) does nothing below its minimum or with a batch in flight")
+    func overlappedSyncDeclines() async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let log = try KeeperLog.open(configuration(fileSystem))
+        try await appendDurably(log, 1...2)
+        for counter in 3...5 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
+        #expect(!log.flush(overlappingSyncOf: 4) { _, _ in Issue.record("meanwhile ran for 3 records") })
+        #expect(log.lastDurableZxid == zxid(2))
+        fileSystem.holdSyncs()
+        log.flush(inline: false)
+        fileSystem.waitForHeldSync()  // the writer thread is syncing 3...5
+        for counter in 6...20 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
+        #expect(!log.flush(overlappingSyncOf: 4) { _, _ in Issue.record("meanwhile ran beside a batch in flight") })
+        fileSystem.releaseSyncs()
+        log.flush(inline: false)
+        try await log.waitUntilDurable(zxid(20))
+        #expect(try readAll(log).map(\.zxid) == (1...20).map(zxid))
+        try log.close()
+    }
+
+    @Test("a failed overlapped batch is reported, then thrown by awaitSync; resume works again", arguments: [
+        (SimulatedLogFileSystem.Operation.write, EIO), (.sync, ENOSPC), (.sync, EIO),
+    ])
+    func overlappedSyncFailure(operation: SimulatedLogFileSystem.Operation, code: Int32) async throws {
+        let fileSystem = SimulatedLogFileSystem()
+        let events = EventRecorder()
+        let log = try KeeperLog.open(configuration(fileSystem)) { events.record($0) }
+        try await appendDurably(log, 1...5)
+        log.waitForPreallocator()
+        fileSystem.injectFault(code, on: operation)
+        for counter in 6...9 { try log.append(zxid: zxid(counter), payload: payload(counter, tag: 2), wake: false) }
+        var ran = false
+        let flushed = log.flush(overlappingSyncOf: 1) { _, awaitSync in
+            ran = true
+            #expect(throws: KeeperLogError.self) { try awaitSync() }
+            #expect(events.failures.count == 1, "the failure is reported before awaitSync throws")
+        }
+        #expect(flushed)
+        // A write fails on the caller, before anything is handed over: `meanwhile` never runs.
+        #expect(ran == (operation == .sync))
+        #expect(events.failures.count == 1)
+        #expect(log.lastDurableZxid == zxid(5))
+        #expect(throws: KeeperLogError.self) { try log.append(zxid: zxid(6), payload: payload(6)) }
+        try log.resume()
+        for counter in 6...8 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
+        #expect(log.flush(overlappingSyncOf: 1) { _, awaitSync in #expect(throws: Never.self) { try awaitSync() } })
+        #expect(log.lastDurableZxid == zxid(8))
+        try expectStandardRecordsAfterCrash(log, fileSystem, through: 8)
+    }
+
     @Test("truncate and waitUntilDurable get records appended without a wake-up written")
     func unflushedRecordsAreNotStranded() async throws {
         let fileSystem = SimulatedLogFileSystem()

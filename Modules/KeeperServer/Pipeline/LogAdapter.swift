@@ -46,6 +46,10 @@ final class KeeperLogAdapter: ReplicaLog, Sendable {
 
     func flush(inline: Bool) { log.flush(inline: inline) }
 
+    func flush(overlappingSyncOf minimumRecords: Int, _ meanwhile: (Zxid, @escaping () throws -> Void) -> Void) -> Bool {
+        log.flush(overlappingSyncOf: minimumRecords, meanwhile)
+    }
+
     func start(onDurable: @escaping @Sendable (Zxid) -> Void, onFailure: @escaping @Sendable (any Error) -> Void) throws {
         let installed = Handler { event in
             switch event {

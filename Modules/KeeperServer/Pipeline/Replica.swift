@@ -22,6 +22,10 @@ protocol ReplicaLog: AnyObject, Sendable {
     /// is in flight (the durability handler then runs before this returns), otherwise by the
     /// log's writer thread.
     func flush(inline: Bool)
+    /// Writes an idle log's batch of at least `minimumRecords` on the calling thread while
+    /// the log's writer thread syncs it, running `meanwhile(last, awaitSync)` in between
+    /// (`KeeperLog.flush(overlappingSyncOf:_:)`); false when it cannot (nothing was done).
+    func flush(overlappingSyncOf minimumRecords: Int, _ meanwhile: (Zxid, @escaping () throws -> Void) -> Void) -> Bool
     /// Starts the log; `onDurable(z)` is called (on any thread) whenever everything up to `z`
     /// is on disk, in increasing order; `onFailure` when a write or sync failed (the records
     /// not yet durable will not be).
@@ -506,6 +510,19 @@ public final class Replica: @unchecked Sendable {
     /// (3 nodes, 1x1: +7.5% writes/s; 2x8 level).
     private func flushLog() {
         flushScheduled = false
+        if ensemble.isStandalone && unflushedRecords >= Self.overlapMinimum && core.proposalSlot().next != nil {
+            // A large batch: apply it to the store while the disk syncs it. The core learns
+            // of durability early, but nothing it decides leaves this thread before the sync:
+            // `commit(upTo:)` waits for it inside the store's write, before the store commits
+            // and before any reply, watch or session change; a failed sync fails the server.
+            unflushedRecords = 0
+            let overlapped = log.flush(overlappingSyncOf: Self.overlapMinimum) { last, awaitSync in
+                awaitLogSync = awaitSync
+                execute(core.logDurable(upTo: last))
+                awaitLogSync = nil
+            }
+            if overlapped { return }
+        }
         var inline = ensemble.isStandalone
         if !inline && unflushedRecords == 1 {
             inline = peerInbox.withLock { $0.isEmpty } && intake.withLock { $0.isEmpty }
@@ -516,6 +533,15 @@ public final class Replica: @unchecked Sendable {
 
     /// Records appended since the last `flushLog`.
     private var unflushedRecords = 0
+
+    /// The smallest standalone batch whose apply overlaps its sync. A small batch's apply is
+    /// too short to hide much of the sync, and handing the sync to the writer thread costs
+    /// two wake-ups: it is written and synced inline.
+    static let overlapMinimum = 32
+
+    /// While a standalone batch's sync runs on the log's writer thread: waits for it (throws
+    /// if it failed). `commit(upTo:)` calls it before the store commits.
+    private var awaitLogSync: (() throws -> Void)?
 
     private func durable() {
         let zxid = log.lastDurableZxid
@@ -969,7 +995,11 @@ public final class Replica: @unchecked Sendable {
         let results: [TxnResult]
         do {
             (results, _) = try watches.commitAndTrigger({
-                let results = try store.write { writer in try batch.map { try writer.apply($0) } }
+                let results = try store.write { writer in
+                    let results = try batch.map { try writer.apply($0) }
+                    try awaitLogSync?()
+                    return results
+                }
                 var changes: [(change: TreeChange, zxid: Int64)] = []
                 for r in results { Self.collect(r, into: &changes) }
                 return (results, changes)
