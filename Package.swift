@@ -46,6 +46,10 @@ let package = Package(
             name: "CJemalloc", path: "Modules/CJemalloc", pkgConfig: "jemalloc",
             providers: [.apt(["libjemalloc-dev"])]),
 
+        // CRC-32 by carry-less multiplication, for the log's checksums (zlib's crc32 is the
+        // fallback and the reference: the values are the same).
+        .target(name: "CCRC32", path: "Modules/CCRC32"),
+
         // Cores.
         .target(name: "KeeperModel", path: "Modules/KeeperModel", swiftSettings: strict),
         .target(
@@ -57,7 +61,7 @@ let package = Package(
             name: "KeeperStore", dependencies: ["KeeperModel", "KeeperLMDB", "CZlib"],
             path: "Modules/KeeperStore", swiftSettings: strict),
         .target(
-            name: "KeeperLog", dependencies: ["KeeperModel", "CZlib"],
+            name: "KeeperLog", dependencies: ["KeeperModel", "CZlib", "CCRC32"],
             path: "Modules/KeeperLog", swiftSettings: strict),
         .target(name: "KeeperZAB", dependencies: ["KeeperModel"], path: "Modules/KeeperZAB", swiftSettings: strict),
         .target(

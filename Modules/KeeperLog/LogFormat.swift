@@ -1,3 +1,4 @@
+import CCRC32
 import CZlib
 import KeeperModel
 
@@ -63,7 +64,25 @@ enum LogFormat {
         return Zxid(Int64(bitPattern: value))
     }
 
+    /// zlib's CRC-32 of `bytes` continued from `seed`. Whole 16-byte blocks of 64 bytes or
+    /// more go through the carry-less multiplication fold where the CPU has it (a 1 KiB
+    /// record: about 0.12 us instead of 0.44), the rest through zlib.
     static func crc(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return seed }
+        var crc = seed
+        var done = 0
+        if bytes.count >= 64 && foldSupported {
+            done = bytes.count & ~15
+            crc = sk_crc32_fold(crc, base, done)
+        }
+        guard done < bytes.count else { return crc }
+        return UInt32(truncatingIfNeeded: crc32_z(UInt(crc), (base + done).assumingMemoryBound(to: UInt8.self), bytes.count - done))
+    }
+
+    static let foldSupported = sk_crc32_fold_supported() != 0
+
+    /// zlib's crc32 alone: the reference `crc` must always agree with.
+    static func zlibCRC(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return seed }
         return UInt32(truncatingIfNeeded: crc32_z(UInt(seed), base.assumingMemoryBound(to: UInt8.self), bytes.count))
     }
