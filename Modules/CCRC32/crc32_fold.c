@@ -3,7 +3,7 @@
 // 2009): four 128-bit lanes are folded 64 bytes at a time, then into one lane, then reduced
 // 128 -> 64 -> 32 bits with a Barrett reduction. The constants are powers of x modulo the
 // polynomial 0x04C11DB7, bit-reflected, as that paper derives them. Three to four times the
-// speed of zlib 1.2's table-driven crc32 on 1 KiB log records; LogFormatTests check it
+// speed of zlib 1.2's table-driven crc32 on 1 KiB log records; LogChecksumTests check it
 // against zlib for every length, alignment and seed they try.
 #include "CCRC32.h"
 

@@ -37,7 +37,7 @@ public final class KeeperLog: @unchecked Sendable {
         case closed
     }
 
-    /// A batch written by `flush(overlapping:)` whose fdatasync the writer thread runs.
+    /// A batch written by `flush(overlappingSyncOf:_:)` whose fdatasync the writer thread runs.
     final class OverlappedSync {
         let batch: [PendingRecord]
         let written: SegmentWriter.Written
@@ -83,7 +83,8 @@ public final class KeeperLog: @unchecked Sendable {
     private var writerWaitingForInline = false
     /// The thread writing inline (valid while `inlineWriting`).
     private var inlineThread: pthread_t?
-    /// The inline writer's batch, handed to the writer thread to sync (`flush(overlapping:)`).
+    /// The inline writer's batch, handed to the writer thread to sync
+    /// (`flush(overlappingSyncOf:_:)`).
     private var overlapped: OverlappedSync?
     private var spaceWaiters = 0
     private var publishedSegments: [LogSegment]
@@ -317,7 +318,7 @@ public final class KeeperLog: @unchecked Sendable {
         return true
     }
 
-    /// On the writer thread: syncs the batch `flush(overlapping:)` wrote and reports it.
+    /// On the writer thread: syncs the batch `flush(overlappingSyncOf:_:)` wrote and reports it.
     private func syncOverlapped(_ job: OverlappedSync) {
         var error: KeeperLogError?
         do {

@@ -47,6 +47,16 @@ struct LogInlineFlushTests {
         (SimulatedLogFileSystem.Operation.write, EIO), (.sync, ENOSPC),
     ])
     func inlineFailure(operation: SimulatedLogFileSystem.Operation, code: Int32) async throws {
+        let (fileSystem, events, log) = try await Self.logWithFaultyBatch(code, on: operation)
+        log.flush(inline: true)
+        try Self.expectStalledThenResumed(log, fileSystem, events) { log.flush(inline: true) }
+    }
+
+    /// A log with records 1...5 durable, `code` injected on the next `operation`, and records
+    /// 6...9 (tag 2: they must never resurface) appended without a wake-up.
+    static func logWithFaultyBatch(
+        _ code: Int32, on operation: SimulatedLogFileSystem.Operation
+    ) async throws -> (SimulatedLogFileSystem, EventRecorder, KeeperLog) {
         let fileSystem = SimulatedLogFileSystem()
         let events = EventRecorder()
         let log = try KeeperLog.open(configuration(fileSystem)) { events.record($0) }
@@ -54,15 +64,24 @@ struct LogInlineFlushTests {
         log.waitForPreallocator()
         fileSystem.injectFault(code, on: operation)
         for counter in 6...9 { try log.append(zxid: zxid(counter), payload: payload(counter, tag: 2), wake: false) }
-        log.flush(inline: true)
-        #expect(events.failures.count == 1)
-        #expect(log.lastDurableZxid == zxid(5))
-        #expect(throws: KeeperLogError.self) { try log.append(zxid: zxid(6), payload: payload(6)) }
+        return (fileSystem, events, log)
+    }
+
+    /// After that batch failed: one failure reported, the log stalled at 5; once resumed,
+    /// records 6...8 appended again and flushed with `flush` are durable, and a crash keeps
+    /// exactly 1...8.
+    static func expectStalledThenResumed(
+        _ log: KeeperLog, _ fileSystem: SimulatedLogFileSystem, _ events: EventRecorder, flush: () -> Void,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        #expect(events.failures.count == 1, sourceLocation: sourceLocation)
+        #expect(log.lastDurableZxid == zxid(5), sourceLocation: sourceLocation)
+        #expect(throws: KeeperLogError.self, sourceLocation: sourceLocation) { try log.append(zxid: zxid(6), payload: payload(6)) }
         try log.resume()
         for counter in 6...8 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
-        log.flush(inline: true)
-        #expect(log.lastDurableZxid == zxid(8))
-        try expectStandardRecordsAfterCrash(log, fileSystem, through: 8)
+        flush()
+        #expect(log.lastDurableZxid == zxid(8), sourceLocation: sourceLocation)
+        try expectStandardRecordsAfterCrash(log, fileSystem, through: 8, sourceLocation: sourceLocation)
     }
 
     @Test("flush(overlappingSyncOf:) writes on the caller and runs `meanwhile` while the writer thread syncs")
@@ -121,13 +140,7 @@ struct LogInlineFlushTests {
         (SimulatedLogFileSystem.Operation.write, EIO), (.sync, ENOSPC), (.sync, EIO),
     ])
     func overlappedSyncFailure(operation: SimulatedLogFileSystem.Operation, code: Int32) async throws {
-        let fileSystem = SimulatedLogFileSystem()
-        let events = EventRecorder()
-        let log = try KeeperLog.open(configuration(fileSystem)) { events.record($0) }
-        try await appendDurably(log, 1...5)
-        log.waitForPreallocator()
-        fileSystem.injectFault(code, on: operation)
-        for counter in 6...9 { try log.append(zxid: zxid(counter), payload: payload(counter, tag: 2), wake: false) }
+        let (fileSystem, events, log) = try await Self.logWithFaultyBatch(code, on: operation)
         var ran = false
         let flushed = log.flush(overlappingSyncOf: 1) { _, awaitSync in
             ran = true
@@ -137,14 +150,9 @@ struct LogInlineFlushTests {
         #expect(flushed)
         // A write fails on the caller, before anything is handed over: `meanwhile` never runs.
         #expect(ran == (operation == .sync))
-        #expect(events.failures.count == 1)
-        #expect(log.lastDurableZxid == zxid(5))
-        #expect(throws: KeeperLogError.self) { try log.append(zxid: zxid(6), payload: payload(6)) }
-        try log.resume()
-        for counter in 6...8 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
-        #expect(log.flush(overlappingSyncOf: 1) { _, awaitSync in #expect(throws: Never.self) { try awaitSync() } })
-        #expect(log.lastDurableZxid == zxid(8))
-        try expectStandardRecordsAfterCrash(log, fileSystem, through: 8)
+        try Self.expectStalledThenResumed(log, fileSystem, events) {
+            #expect(log.flush(overlappingSyncOf: 1) { _, awaitSync in #expect(throws: Never.self) { try awaitSync() } })
+        }
     }
 
     @Test("truncate and waitUntilDurable get records appended without a wake-up written")
