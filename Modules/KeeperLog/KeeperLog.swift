@@ -248,20 +248,34 @@ public final class KeeperLog: @unchecked Sendable {
             mutex.unlock()
             return
         }
-        guard inline, writerWaiting, !writerWaitingForInline, !inlineWriting, controls.isEmpty,
-              configuration.maxBatchDelay == .zero, case .ready = state
-        else {
+        guard inline, let batch = takeInlineBatch(minimumRecords: 1) else {
             if writerWaiting { workAvailable.signal() }
             mutex.unlock()
             return
         }
+        mutex.unlock()
+        writeBatch(batch)
+        endInlineWrite()
+    }
+
+    /// When the writer thread is idle and at least `minimumRecords` are pending: takes the
+    /// next batch for the calling thread to write and sets `inlineWriting` (the writer thread
+    /// keeps off until `endInlineWrite`); nil otherwise. Under `mutex`.
+    private func takeInlineBatch(minimumRecords: Int) -> [PendingRecord]? {
+        guard pending.count >= minimumRecords, writerWaiting, !writerWaitingForInline, !inlineWriting,
+              controls.isEmpty, configuration.maxBatchDelay == .zero, case .ready = state
+        else { return nil }
         inlineWriting = true
         inlineThread = pthread_self()
         var batch: [PendingRecord] = []
         takeBatch(into: &batch)
-        mutex.unlock()
-        writeBatch(batch)
+        return batch
+    }
+
+    /// Ends the caller's inline write and wakes the writer thread if anything waits for it.
+    private func endInlineWrite() {
         mutex.lock()
+        overlapped = nil
         inlineWriting = false
         inlineThread = nil
         if writerWaitingForInline || !pending.isEmpty || !controls.isEmpty { workAvailable.signal() }
@@ -279,16 +293,10 @@ public final class KeeperLog: @unchecked Sendable {
     /// when the batch cannot be written here now (then call `flush(inline:)`).
     public func flush(overlappingSyncOf minimumRecords: Int, _ meanwhile: (Zxid, @escaping () throws -> Void) -> Void) -> Bool {
         mutex.lock()
-        guard pending.count >= max(1, minimumRecords), writerWaiting, !writerWaitingForInline, !inlineWriting,
-              controls.isEmpty, overlapped == nil, configuration.maxBatchDelay == .zero, case .ready = state
-        else {
+        guard let batch = takeInlineBatch(minimumRecords: max(1, minimumRecords)) else {
             mutex.unlock()
             return false
         }
-        inlineWriting = true
-        inlineThread = pthread_self()
-        var batch: [PendingRecord] = []
-        takeBatch(into: &batch)
         mutex.unlock()
         do {
             let written = try writer.writeUnsynced(batch[...])
@@ -297,25 +305,26 @@ public final class KeeperLog: @unchecked Sendable {
                 overlapped = job
                 workAvailable.signal()
             }
-            let awaitSync = { [self] () throws in
-                let error = mutex.withLock { () -> KeeperLogError? in
-                    while !job.done { progress.wait() }
-                    return job.error
-                }
-                if let error { throw error }
+            meanwhile(batch.last!.zxid) { [self] () throws in
+                if let error = waitForSync(of: job) { throw error }
             }
-            meanwhile(batch.last!.zxid, awaitSync)
-            try? awaitSync()
+            // Whatever `meanwhile` did, the writer must be done with the batch before this
+            // thread lets go of the log; its outcome, failure included, is already reported
+            // through `onEvent`.
+            _ = waitForSync(of: job)
         } catch {
             failed(batch: batch, error: error)
         }
-        mutex.lock()
-        overlapped = nil
-        inlineWriting = false
-        inlineThread = nil
-        if writerWaitingForInline || !pending.isEmpty || !controls.isEmpty { workAvailable.signal() }
-        mutex.unlock()
+        endInlineWrite()
         return true
+    }
+
+    /// Waits until the writer thread synced `job`; returns the error that stopped it, if any.
+    private func waitForSync(of job: OverlappedSync) -> KeeperLogError? {
+        mutex.withLock {
+            while !job.done { progress.wait() }
+            return job.error
+        }
     }
 
     /// On the writer thread: syncs the batch `flush(overlappingSyncOf:_:)` wrote and reports it.
