@@ -110,7 +110,7 @@ public final class KeeperServer: Sendable {
             logger: logger, mode: ensemble.isStandalone ? "standalone" : "ensemble", monotonicMillis: Clock.monotonicMillis,
             wallClock: Clock.wallMillis, report: reportBuilder)
         context = ctx
-        try replica.start(tickTime: config.tickTime, group: clientGroup)
+        try replica.start(tickTime: config.tickTime)
         ContainerReaper.start(on: replicaGroup.next(), replica: replica, store: store, interval: config.containerCheckInterval)
 
         let maxFrame = config.juteMaxBuffer
