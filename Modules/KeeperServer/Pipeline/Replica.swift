@@ -366,6 +366,7 @@ public final class Replica: @unchecked Sendable {
         // The write path's own actions change nothing the reports show (learners' progress is
         // published on the next tick); anything else is published at once.
         var routine = true
+        var appended = false
         for action in actions {
             guard failed == nil else { return }
             switch action {
@@ -384,11 +385,7 @@ public final class Replica: @unchecked Sendable {
                 }
             case .appendLog(let proposals):
                 unflushedRecords += proposals.count
-                if !flushScheduled && !proposals.isEmpty {
-                    // After the task that appends (a whole drained batch): one flush for all.
-                    flushScheduled = true
-                    loop.execute { self.flushLog() }
-                }
+                if !proposals.isEmpty { appended = true }
                 for p in proposals {
                     do { try log.append(zxid: p.zxid, payload: p.payload) } catch {
                         fail(because: error)
@@ -434,6 +431,14 @@ public final class Replica: @unchecked Sendable {
             case .leaderEpochBehind(let leader, let leaderEpoch, let acceptedEpoch):
                 logger.warning("server.\(leader.rawValue) leads epoch \(leaderEpoch), below the epoch \(acceptedEpoch) this server already accepted: cannot follow it; following it again no sooner than in \(core.config.rejoinBackoffTicks * ensemble.coreTickMillis) ms")
             }
+        }
+        if appended && !flushScheduled {
+            // After the task that appends (a whole drained batch): one flush for all. Queued
+            // after the sends of these actions: the peer links pump on this loop, so a leader's
+            // PROPOSALs reach the followers' sockets before a flush that syncs inline holds
+            // this thread (the core appends before it sends).
+            flushScheduled = true
+            loop.execute { self.flushLog() }
         }
         if !routine { publish() }
         if !early.isEmpty && !core.isElecting { deliverEarlyLearners() }
