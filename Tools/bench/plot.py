@@ -8,7 +8,9 @@
 One PNG per topology and workload (`<topology>-<workload>.png`), with a panel per value size;
 each point is one offered load (sessions x in flight; or, from an open-loop sweep, requests per
 second offered: `<topology>-<workload>-open.png`), labelled, at the medians of its rounds.
-Files of the same topology (one sweep per value size, say) are merged into one chart.
+Files of the same topology (one sweep per value size, say) are merged into one chart. A sweep
+run with --baseline (two SwiftKeeper builds) is labelled baseline and SwiftKeeper, and drawn
+into `<topology>-<workload>-ab.png`.
 """
 
 import argparse
@@ -17,13 +19,22 @@ import os
 import sys
 
 TITLES = {"set": "100% writes (setData)", "get": "100% reads (getData)", "mixed": "90% reads / 10% writes"}
-STYLE = {"zookeeper": ("ZooKeeper 3.8", "tab:orange", "s"), "swiftkeeper": ("SwiftKeeper", "tab:blue", "o")}
+# Target A's and B's colour and marker.
+STYLE = (("tab:orange", "s"), ("tab:blue", "o"))
+
+
+def names(document):
+    """Long and short names of targets A and B: ZooKeeper and SwiftKeeper, or two SwiftKeeper
+    builds from `sweep.py --baseline`."""
+    if document.get("targets", {}).get("A", "zookeeper") == "zookeeper":
+        return ("ZooKeeper 3.8", "SwiftKeeper"), ("ZK", "SK")
+    return ("SwiftKeeper (baseline)", "SwiftKeeper"), ("base", "SK")
 
 
 def medians(point):
-    """{'zookeeper': median, 'swiftkeeper': median} of one point (A is ZooKeeper, B SwiftKeeper)."""
+    """The medians of targets A and B at one point."""
     targets = point["report"]["targets"]
-    return {"zookeeper": targets[0]["median"], "swiftkeeper": targets[1]["median"]}
+    return targets[0]["median"], targets[1]["median"]
 
 
 def load_label(point):
@@ -52,13 +63,12 @@ def plot(document, out_dir):
     written = []
     for workload in dict.fromkeys(p["workload"] for p in points):
         sizes = list(dict.fromkeys(p["valueSize"] for p in points if p["workload"] == workload))
-        fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
+        fig, axes = plt.subplots(1, len(sizes), figsize=(max(9, 6 * len(sizes)), 4.5), squeeze=False)
         for ax, size in zip(axes[0], sizes):
             selected = [p for p in points if p["workload"] == workload and p["valueSize"] == size]
-            for kind in ("zookeeper", "swiftkeeper"):
-                label, color, marker = STYLE[kind]
-                xs = [medians(p)[kind]["opsPerSecond"] for p in selected]
-                ys = [medians(p)[kind]["p99Ms"] for p in selected]
+            for target, (label, (color, marker)) in enumerate(zip(names(document)[0], STYLE)):
+                xs = [medians(p)[target]["opsPerSecond"] for p in selected]
+                ys = [medians(p)[target]["p99Ms"] for p in selected]
                 ax.plot(xs, ys, marker=marker, color=color, label=label)
                 for p, x, y in zip(selected, xs, ys):
                     ax.annotate(load_label(p), (x, y), fontsize=7,
@@ -74,7 +84,8 @@ def plot(document, out_dir):
         labels = "labels: offered requests/s (open loop)" if open_loop else "labels: sessions x in flight"
         fig.suptitle(f"{TITLES.get(workload, workload)}, {nodes}, fsync on; {labels}")
         fig.tight_layout()
-        path = os.path.join(out_dir, f"{topology}-{workload}{'-open' if open_loop else ''}.png")
+        ab = "" if names(document)[1][0] == "ZK" else "-ab"
+        path = os.path.join(out_dir, f"{topology}-{workload}{'-open' if open_loop else ''}{ab}.png")
         fig.savefig(path, dpi=80)
         plt.close(fig)
         written.append(path)
@@ -86,19 +97,20 @@ def fmt(x, digits=2):
 
 
 def table(document):
-    lines = ["| workload | value | load | ZK ops/s | SK ops/s | ratio | ZK p50 | SK p50 | ZK p99 | SK p99 | ratio | ZK p99.9 | SK p99.9 |",
+    a, b = names(document)[1]
+    lines = [f"| workload | value | load | {a} ops/s | {b} ops/s | ratio | {a} p50 | {b} p50 | {a} p99 | {b} p99 | ratio "
+             f"| {a} p99.9 | {b} p99.9 |",
              "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for p in document["points"]:
-        m = medians(p)
-        zk, sk = m["zookeeper"], m["swiftkeeper"]
-        ratio_ops = sk["opsPerSecond"] / zk["opsPerSecond"] if zk["opsPerSecond"] else None
-        ratio_p99 = sk["p99Ms"] / zk["p99Ms"] if zk.get("p99Ms") and sk.get("p99Ms") else None
-        mark = {kind: " (behind)" if behind(m[kind], p) else "" for kind in m}
+        first, second = medians(p)
+        ratio_ops = second["opsPerSecond"] / first["opsPerSecond"] if first["opsPerSecond"] else None
+        ratio_p99 = second["p99Ms"] / first["p99Ms"] if first.get("p99Ms") and second.get("p99Ms") else None
+        mark = [" (behind)" if behind(m, p) else "" for m in (first, second)]
         lines.append(
             f"| {p['workload']} | {size_label(p['valueSize'])} | {load_label(p)} "
-            f"| {zk['opsPerSecond']:,.0f}{mark['zookeeper']} | {sk['opsPerSecond']:,.0f}{mark['swiftkeeper']} | {fmt(ratio_ops)}x "
-            f"| {fmt(zk.get('p50Ms'))} | {fmt(sk.get('p50Ms'))} | {fmt(zk.get('p99Ms'))} | {fmt(sk.get('p99Ms'))} "
-            f"| {fmt(ratio_p99)}x | {fmt(zk.get('p999Ms'))} | {fmt(sk.get('p999Ms'))} |")
+            f"| {first['opsPerSecond']:,.0f}{mark[0]} | {second['opsPerSecond']:,.0f}{mark[1]} | {fmt(ratio_ops)}x "
+            f"| {fmt(first.get('p50Ms'))} | {fmt(second.get('p50Ms'))} | {fmt(first.get('p99Ms'))} | {fmt(second.get('p99Ms'))} "
+            f"| {fmt(ratio_p99)}x | {fmt(first.get('p999Ms'))} | {fmt(second.get('p999Ms'))} |")
     return "\n".join(lines)
 
 
@@ -115,7 +127,7 @@ def main():
     for path in args.inputs:
         with open(path) as f:
             document = json.load(f)
-        key = (document["topology"], document.get("openLoop", False))
+        key = (document["topology"], document.get("openLoop", False), document.get("targets", {}).get("A", "zookeeper"))
         if key in documents:
             documents[key]["points"] += document["points"]
         else:

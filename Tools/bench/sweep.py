@@ -6,6 +6,7 @@
                          [--workloads set,get,mixed] [--value-sizes 100,1024]
                          [--loads 1x1,2x8,8x16,8x64,32x64] [--rounds 3] [--duration 2] [--warmup 1]
                          [--rates 2000,5000,10000 [--rate-sessions 8] [--rate-cap 256]]
+                         [--baseline OLD/swiftkeeper]
 
 Starts both servers (standalone: one of each; ensemble: three of each on loopback), then for
 every workload, value size and offered load (sessions x requests in flight per session) runs
@@ -13,6 +14,10 @@ every workload, value size and offered load (sessions x requests in flight per s
 and reports medians and SwiftKeeper/ZooKeeper ratios. Every point's keeper-bench JSON goes into
 one document (--out), which plot.py draws. The servers are stopped at the end, also on error
 (and on SIGTERM).
+
+--baseline OLD makes it an A/B of two builds: target A is SwiftKeeper from the binary OLD instead
+of ZooKeeper (the same topology, client and alternating rounds), for the figures before and
+after a change.
 
 --rates makes it an open-loop sweep: each point offers a fixed number of requests per second
 (keeper-bench --rate) to both servers, so latencies compare at the same offered load; a server
@@ -48,10 +53,10 @@ def parse_loads(text):
     return loads
 
 
-def run_point(args, zk, sk, workload, value_size, sessions, outstanding, scratch, rate=None):
+def run_point(args, a, sk, workload, value_size, sessions, outstanding, scratch, rate=None):
     name = f"{rate}rps" if rate else f"{sessions}x{outstanding}"
     out = os.path.join(scratch, f"{workload}-{value_size}-{name}.json")
-    command = [args.keeper_bench, "--compare", zk.hosts, sk.hosts,
+    command = [args.keeper_bench, "--compare", a.hosts, sk.hosts,
                "--workload", workload, "--value-size", str(value_size),
                "--sessions", str(sessions), "--outstanding", str(outstanding),
                "--rounds", str(args.rounds), "--duration", str(args.duration),
@@ -86,6 +91,7 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--keeper-bench", default=".build/release/keeper-bench")
     parser.add_argument("--swiftkeeper", default=".build/release/swiftkeeper")
+    parser.add_argument("--baseline", help="target A is SwiftKeeper from this binary instead of ZooKeeper (an A/B of two builds)")
     parser.add_argument("--workloads", default="set,get,mixed")
     parser.add_argument("--value-sizes", default="100,1024")
     parser.add_argument("--loads", default="1x1,2x8,8x16,8x64,32x64")
@@ -99,19 +105,23 @@ def main():
     parser.add_argument("--workdir", help="parent of the servers' directories, whose data directories are emptied at start (default: a fresh temporary directory, removed after)")
     args = parser.parse_args()
 
-    for tool in (args.keeper_bench, args.swiftkeeper):
+    for tool in (args.keeper_bench, args.swiftkeeper) + ((args.baseline,) if args.baseline else ()):
         if not os.access(tool, os.X_OK):
             sys.exit(f"{tool} is missing: swift build -c release --product {os.path.basename(tool)}")
     workdir = args.workdir or tempfile.mkdtemp(prefix="keeper-sweep-")
     size = 3 if args.topology == "ensemble" else 1
-    zk = Cluster("zookeeper", workdir, size)
+    # Target A: ZooKeeper, or the baseline build; target B: this SwiftKeeper.
+    if args.baseline:
+        a = Cluster("swiftkeeper", os.path.join(workdir, "baseline"), size, binary=args.baseline)
+    else:
+        a = Cluster("zookeeper", workdir, size)
     sk = Cluster("swiftkeeper", workdir, size, binary=args.swiftkeeper)
     document = {
         "tool": "Tools/bench/sweep.py", "topology": args.topology, "nodes": size,
         "startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"kernel": platform.release(), "cpus": os.cpu_count()},
         "rounds": args.rounds, "durationSeconds": args.duration, "warmupSeconds": args.warmup,
-        "targets": {"A": "zookeeper", "B": "swiftkeeper"},
+        "targets": {"A": f"swiftkeeper {args.baseline}" if args.baseline else "zookeeper", "B": "swiftkeeper"},
         "openLoop": bool(args.rates),
         "points": [],
     }
@@ -122,13 +132,13 @@ def main():
     # A kill (SIGTERM) unwinds like an error, so the servers are stopped below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        zk.start()
+        a.start()
         sk.start()
         with tempfile.TemporaryDirectory(prefix="keeper-sweep-json-") as scratch:
             # Prime both servers (ZooKeeper's JIT above all) with writes and reads; not recorded.
             for workload in ("set", "get"):
                 print(f"== priming with {workload} for {args.prime} s per server (not recorded)", flush=True)
-                subprocess.run([args.keeper_bench, "--compare", zk.hosts, sk.hosts, "--workload", workload,
+                subprocess.run([args.keeper_bench, "--compare", a.hosts, sk.hosts, "--workload", workload,
                                 "--rounds", "1", "--duration", str(args.prime), "--warmup", "0"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
             for workload in args.workloads.split(","):
@@ -138,7 +148,7 @@ def main():
                         what = f"{rate} requests/s over {sessions} sessions" if rate else f"{sessions}x{outstanding}"
                         print(f"== {args.topology} {workload} {value_size} B {what} "
                               f"(load average {load:.1f})", flush=True)
-                        report = run_point(args, zk, sk, workload, value_size, sessions, outstanding, scratch, rate)
+                        report = run_point(args, a, sk, workload, value_size, sessions, outstanding, scratch, rate)
                         point = {"workload": workload, "valueSize": value_size,
                                  "sessions": sessions, "outstanding": outstanding,
                                  "loadAverage": load, "report": report}
@@ -150,7 +160,7 @@ def main():
                             json.dump(document, f, indent=1)
     finally:
         failures = []
-        for cluster in (sk, zk):
+        for cluster in (sk, a):
             try:
                 cluster.stop()
             except ServerError as e:
