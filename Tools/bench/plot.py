@@ -23,12 +23,16 @@ TITLES = {"set": "100% writes (setData)", "get": "100% reads (getData)", "mixed"
 STYLE = (("tab:orange", "s"), ("tab:blue", "o"))
 
 
+def is_baseline(document):
+    """True for a `sweep.py --baseline` document: target A is an earlier SwiftKeeper build."""
+    return document.get("targets", {}).get("A", "zookeeper") != "zookeeper"
+
+
 def names(document):
-    """Long and short names of targets A and B: ZooKeeper and SwiftKeeper, or two SwiftKeeper
-    builds from `sweep.py --baseline`."""
-    if document.get("targets", {}).get("A", "zookeeper") == "zookeeper":
-        return ("ZooKeeper 3.8", "SwiftKeeper"), ("ZK", "SK")
-    return ("SwiftKeeper (baseline)", "SwiftKeeper"), ("base", "SK")
+    """Long and short names of targets A and B."""
+    if is_baseline(document):
+        return ("SwiftKeeper (baseline)", "SwiftKeeper"), ("base", "SK")
+    return ("ZooKeeper 3.8", "SwiftKeeper"), ("ZK", "SK")
 
 
 def medians(point):
@@ -84,7 +88,7 @@ def plot(document, out_dir):
         labels = "labels: offered requests/s (open loop)" if open_loop else "labels: sessions x in flight"
         fig.suptitle(f"{TITLES.get(workload, workload)}, {nodes}, fsync on; {labels}")
         fig.tight_layout()
-        ab = "" if names(document)[1][0] == "ZK" else "-ab"
+        ab = "-ab" if is_baseline(document) else ""
         path = os.path.join(out_dir, f"{topology}-{workload}{'-open' if open_loop else ''}{ab}.png")
         fig.savefig(path, dpi=80)
         plt.close(fig)
@@ -127,7 +131,7 @@ def main():
     for path in args.inputs:
         with open(path) as f:
             document = json.load(f)
-        key = (document["topology"], document.get("openLoop", False), document.get("targets", {}).get("A", "zookeeper"))
+        key = (document["topology"], document.get("openLoop", False), is_baseline(document))
         if key in documents:
             documents[key]["points"] += document["points"]
         else:
