@@ -464,6 +464,13 @@ public final class KeeperLog: @unchecked Sendable {
     /// Returns once the preallocator is idle (for tests that inject write faults).
     func waitForPreallocator() { writer.preallocator.waitUntilIdle() }
 
+    /// Returns once the writer thread waits (for tests). `flush(inline:)` and
+    /// `flush(overlappingSyncOf:_:)` write on their caller only while it does; just after a
+    /// failed batch is reported the thread may not be back at its wait, and they decline.
+    func waitForIdleWriter() {
+        while !mutex.withLock({ writerWaiting }) { usleep(100) }
+    }
+
     /// Returns once an appender is blocked by back-pressure (for tests).
     func waitForBlockedAppender() {
         mutex.withLock {

@@ -77,6 +77,9 @@ struct LogInlineFlushTests {
         #expect(events.failures.count == 1, sourceLocation: sourceLocation)
         #expect(log.lastDurableZxid == zxid(5), sourceLocation: sourceLocation)
         #expect(throws: KeeperLogError.self, sourceLocation: sourceLocation) { try log.append(zxid: zxid(6), payload: payload(6)) }
+        // A failure on the writer thread is reported before the thread is back at its wait; a
+        // flush before then (on a loaded machine) would leave the batch to it and decline.
+        log.waitForIdleWriter()
         try log.resume()
         for counter in 6...8 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
         flush()
