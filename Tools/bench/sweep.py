@@ -101,7 +101,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--prime", type=float, default=5.0, help="seconds of unrecorded load per server first")
+    parser.add_argument("--prime", type=float, default=20.0,
+                        help="seconds of unrecorded load per server and workload first (ZooKeeper's JIT; "
+                             "SwiftKeeper's first few hundred MB of log, written into fresh pages)")
     parser.add_argument("--workdir", help="parent of the servers' directories, whose data directories are emptied at start (default: a fresh temporary directory, removed after)")
     args = parser.parse_args()
 
@@ -135,7 +137,9 @@ def main():
         a.start()
         sk.start()
         with tempfile.TemporaryDirectory(prefix="keeper-sweep-json-") as scratch:
-            # Prime both servers (ZooKeeper's JIT above all) with writes and reads; not recorded.
+            # Prime both servers with writes and reads, not recorded: ZooKeeper's JIT, and
+            # SwiftKeeper's first few hundred MB of log, which go into fresh pages of memory
+            # (a host fault each on a VM) until the pages dropped behind the tail come round.
             for workload in ("set", "get"):
                 print(f"== priming with {workload} for {args.prime} s per server (not recorded)", flush=True)
                 subprocess.run([args.keeper_bench, "--compare", a.hosts, sk.hosts, "--workload", workload,
