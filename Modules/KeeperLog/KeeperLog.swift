@@ -77,6 +77,9 @@ public final class KeeperLog: @unchecked Sendable {
     private var waiters: [(zxid: Zxid, continuation: CheckedContinuation<Void, any Error>)] = []
     private var controls: [Control] = []
     private var writerWaiting = false
+    /// Callers of `waitForIdleWriter` (tests): the writer thread broadcasts `progress` when it
+    /// starts to wait while there are any.
+    private var idleWatchers = 0
     /// A caller of `flush(inline: true)` is writing a batch: the writer thread keeps off.
     private var inlineWriting = false
     /// The writer thread waits for an inline batch to finish.
@@ -467,8 +470,24 @@ public final class KeeperLog: @unchecked Sendable {
     /// Returns once the writer thread waits (for tests). `flush(inline:)` and
     /// `flush(overlappingSyncOf:_:)` write on their caller only while it does; just after a
     /// failed batch is reported the thread may not be back at its wait, and they decline.
-    func waitForIdleWriter() {
-        while !mutex.withLock({ writerWaiting }) { usleep(100) }
+    /// False if it did not within `seconds`.
+    func waitForIdleWriter(seconds: Double = 10) -> Bool {
+        let deadline = monotonicNanoseconds() + UInt64(seconds * 1e9)
+        return mutex.withLock {
+            idleWatchers += 1
+            defer { idleWatchers -= 1 }
+            while !writerWaiting {
+                if !progress.wait(untilNanoseconds: deadline) { break }
+            }
+            return writerWaiting
+        }
+    }
+
+    /// The writer thread is about to wait for work: `flush(inline:)` may take a batch now.
+    /// Under `mutex`.
+    private func writerWillWait() {
+        writerWaiting = true
+        if idleWatchers > 0 { progress.broadcast() }
     }
 
     /// Returns once an appender is blocked by back-pressure (for tests).
@@ -529,11 +548,11 @@ public final class KeeperLog: @unchecked Sendable {
         while true {
             mutex.lock()
             while pending.isEmpty && controls.isEmpty && !syncHandedOver, case .ready = state {
-                writerWaiting = true
+                writerWillWait()
                 workAvailable.wait()
             }
             while pending.isEmpty && controls.isEmpty, case .stalled = state {
-                writerWaiting = true
+                writerWillWait()
                 workAvailable.wait()
             }
             if let job = overlapped, !job.taken {
@@ -572,7 +591,7 @@ public final class KeeperLog: @unchecked Sendable {
             if pending.isEmpty {
                 // Closing (or failed) with nothing left to write.
                 if case .failed = state, !isClosing {
-                    writerWaiting = true
+                    writerWillWait()
                     workAvailable.wait()
                     writerWaiting = false
                     mutex.unlock()
@@ -583,7 +602,7 @@ public final class KeeperLog: @unchecked Sendable {
             }
             if delayNanoseconds > 0 && pending.count < configuration.maxBatchRecords {
                 let deadline = monotonicNanoseconds() + delayNanoseconds
-                writerWaiting = true
+                writerWillWait()
                 while pending.count < configuration.maxBatchRecords, case .ready = state {
                     if !workAvailable.wait(untilNanoseconds: deadline) { break }
                 }

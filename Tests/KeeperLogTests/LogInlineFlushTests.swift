@@ -79,7 +79,7 @@ struct LogInlineFlushTests {
         #expect(throws: KeeperLogError.self, sourceLocation: sourceLocation) { try log.append(zxid: zxid(6), payload: payload(6)) }
         // A failure on the writer thread is reported before the thread is back at its wait; a
         // flush before then (on a loaded machine) would leave the batch to it and decline.
-        log.waitForIdleWriter()
+        #expect(log.waitForIdleWriter(), "the writer thread never went back to its wait", sourceLocation: sourceLocation)
         try log.resume()
         for counter in 6...8 { try log.append(zxid: zxid(counter), payload: payload(counter), wake: false) }
         flush()
