@@ -123,7 +123,7 @@ def main():
         "startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"kernel": platform.release(), "cpus": os.cpu_count()},
         "rounds": args.rounds, "durationSeconds": args.duration, "warmupSeconds": args.warmup,
-        "targets": {"A": f"swiftkeeper {args.baseline}" if args.baseline else "zookeeper", "B": "swiftkeeper"},
+        "targets": {"A": "swiftkeeper-baseline" if args.baseline else "zookeeper", "B": "swiftkeeper"},
         "openLoop": bool(args.rates),
         "points": [],
     }
